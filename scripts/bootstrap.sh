@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by `make test`, `make demo`, CI and developers:
+# a Python 3.8 venv with Sentry 23.7.1 + this project, and PostgreSQL + Redis on loopback.
+# A warm machine takes seconds: every step checks before it acts.
+# It never stops or kills a process it did not start.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAR="$ROOT/.var"            # ignored: database files, logs, pid files
+VENV="$ROOT/.venv"
+PG_PORT=5432
+REDIS_PORT=6379
+PG_BIN=${PG_BIN:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
+
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$VAR"
+
+find_python38() {
+    # `python3.8` may be a pyenv shim that refuses to run when 3.8 is not the
+    # selected version; fall back to pyenv's own interpreter directory.
+    local candidate
+    if python3.8 -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1; then
+        command -v python3.8; return 0
+    fi
+    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.8*/bin/python3.8 /usr/bin/python3.8 /usr/local/bin/python3.8; do
+        if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1; then
+            echo "$candidate"; return 0
+        fi
+    done
+    return 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
+
+as_postgres() {
+    # PostgreSQL refuses to run as root.
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+setup_venv() {
+    local stamp_file="$VENV/.autodiag-stamp" stamp py
+    stamp=$(cat "$ROOT/setup.py" "$ROOT/requirements-test.txt" | sha256sum | cut -c1-16)
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    py=$(find_python38) || die "Python 3.8 not found (Sentry 23.7.1 needs it). Install it, e.g. 'pyenv install 3.8', and re-run."
+    say "creating $VENV with $py (Sentry 23.7.1 takes about two minutes the first time)"
+    [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade "pip<24.1" wheel
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-test.txt"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$ROOT"
+    # The test tools may pull a newer typing-extensions than Sentry pins.
+    "$VENV/bin/pip" install -q --disable-pip-version-check "typing-extensions==4.5.0"
+    echo "$stamp" > "$stamp_file"
+}
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root or install them)"
+    say "installing ${missing[*]} with apt"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+start_redis() {
+    if port_open "$REDIS_PORT"; then return 0; fi
+    command -v redis-server >/dev/null || die "redis-server not found after install"
+    say "starting Redis on 127.0.0.1:$REDIS_PORT"
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
+        --pidfile "$VAR/redis.pid" --logfile "$VAR/redis.log" --dir "$VAR" \
+        --save '' --appendonly no
+    for _ in $(seq 50); do port_open "$REDIS_PORT" && return 0; sleep 0.1; done
+    die "Redis did not start; see $VAR/redis.log"
+}
+
+start_postgres() {
+    local data="$VAR/pgdata"
+    [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL binaries not found under /usr/lib/postgresql (apt-get install postgresql)"
+    if ! port_open "$PG_PORT"; then
+        if [ ! -f "$data/PG_VERSION" ]; then
+            say "initialising PostgreSQL data directory $data"
+            mkdir -p "$data"
+            [ "$(id -u)" = 0 ] && chown postgres: "$data"
+            chmod 700 "$data"
+            as_postgres "$PG_BIN/initdb" -A trust -U postgres -D "$data" >"$VAR/initdb.log" 2>&1 \
+                || die "initdb failed; see $VAR/initdb.log"
+        fi
+        say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+        as_postgres "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$data -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null || die "PostgreSQL did not start; see $data/server.log"
+    fi
+    if ! "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='sentry'" | grep -q 1; then
+        say "creating database sentry"
+        "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres sentry
+    fi
+}
+
+apt_install redis-server shellcheck
+setup_venv
+start_postgres
+start_redis
+say "ready: venv $VENV, PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT"
