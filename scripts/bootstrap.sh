@@ -100,7 +100,7 @@ start_postgres() {
     fi
 }
 
-apt_install redis-server shellcheck
+apt_install redis-server shellcheck strace
 setup_venv
 start_postgres
 start_redis

@@ -1,0 +1,1 @@
+"""Benchmarks: printed figures, compared as ratios within one run (never timed unit tests)."""
