@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional
 
@@ -168,8 +169,12 @@ def normalize_output(stdout: bytes, exit_code: int) -> Dict[str, Any]:
 
 def run_task(spec: TaskSpec, params: Dict[str, Any], target: str = "localhost", timeout: float = 300,
              extra_env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-             max_output: int = MAX_OUTPUT_BYTES) -> TaskOutcome:
-    """Runs the task as a subprocess and returns its normalized outcome; never raises for the task's faults."""
+             max_output: int = MAX_OUTPUT_BYTES, cancel: Optional[threading.Event] = None) -> TaskOutcome:
+    """Runs the task as a subprocess and returns its normalized outcome; never raises for the task's faults.
+
+    Setting `cancel` kills the task (its whole process group): the outcome is failed with
+    exit_code None, as for a timeout.
+    """
     stdin, env_params = task_input(spec, params, target)
     env = dict(os.environ)
     env.update(extra_env or {})
@@ -185,7 +190,12 @@ def run_task(spec: TaskSpec, params: Dict[str, Any], target: str = "localhost", 
             except BrokenPipeError:
                 pass
             proc.stdin.close()
-            exit_code = proc.wait(timeout=timeout)
+            exit_code = _wait(proc, timeout, cancel)
+            if exit_code is None:
+                _kill_group(proc)
+                return TaskOutcome("failed", {"_error": {
+                    "kind": "puppetlabs.tasks/task-stopped", "msg": "The task was stopped",
+                    "details": {}}}, None, time.monotonic() - start, 0)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             return TaskOutcome("failed", {"_error": {
@@ -206,6 +216,23 @@ def run_task(spec: TaskSpec, params: Dict[str, Any], target: str = "localhost", 
         result = normalize_output(out.read(), exit_code)
     failed = exit_code != 0 or "_error" in result
     return TaskOutcome("failed" if failed else "finished", result, exit_code, duration, size)
+
+
+def _wait(proc, timeout, cancel):
+    """proc.wait(timeout) that returns None early when `cancel` is set."""
+    if cancel is None:
+        return proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        if cancel.is_set():
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            return proc.wait(timeout=min(0.05, remaining))
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _kill_group(proc):

@@ -1,0 +1,517 @@
+"""LocalOrchestrator: the PE orchestrator API v1 over HTTPS on loopback, running real tasks.
+
+    with LocalOrchestrator(nodes=["web01.example.com"]) as orch:
+        client = OrchestratorClient(orch.url, orch.token, orch.ca_pem)
+
+Implements POST /command/task, GET /jobs/<name>, GET /jobs/<name>/nodes, POST
+/command/stop, POST|GET /inventory with PE's status codes and error bodies. Tasks come
+from a modules directory and run as subprocesses (taskrunner) on a bounded worker pool,
+one run per target node, so the HTTP server never blocks on a task. `faults` injects
+the failures a real PE and network show (see Faults).
+"""
+import datetime
+import http.server
+import itertools
+import json
+import os
+import shutil
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterable, List, Optional, Set
+from urllib.parse import unquote, urlsplit
+
+from . import pki, pql, taskrunner
+
+DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "puppet"))
+API = "/orchestrator/v1"
+TASK_BODY_KEYS = {"environment", "task", "params", "scope", "description", "noop", "timeout", "userdata",
+                  "targets", "concurrency"}
+MAX_BODY = 1024 * 1024
+
+
+def _now():
+    return datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Faults:
+    """Failures to inject; change attributes at any time (they are read per request/run).
+
+    offline_nodes     nodes that answer errored "not connected to the PCP broker"
+    slow_start        seconds a new job waits before any node starts
+    slow_task         {node: seconds} (or {"*": seconds}) slept before the task runs
+    http_errors       statuses answered to the next requests, one each (e.g. [503, 429])
+    resets            the next N requests get their TCP connection reset, no answer
+    malformed         the next N requests get a 200 whose body is not JSON
+    token_expires_after  after N authenticated calls the token answers 401 token-expired
+    job_404_gets      each new job answers 404 to its first N GETs
+    oversized_nodes   nodes whose task output exceeds the pxp-agent message size
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.offline_nodes: Set[str] = set()
+        self.slow_start = 0.0
+        self.slow_task: Dict[str, float] = {}
+        self.http_errors: List[int] = []
+        self.resets = 0
+        self.malformed = 0
+        self.token_expires_after: Optional[int] = None
+        self.job_404_gets = 0
+        self.oversized_nodes: Set[str] = set()
+
+    def take(self, attribute) -> bool:
+        """Consumes one of a counted fault; True when it applies to this request."""
+        with self.lock:
+            value = getattr(self, attribute)
+            if isinstance(value, list):
+                if value:
+                    return value.pop(0)
+                return False
+            if value > 0:
+                setattr(self, attribute, value - 1)
+                return True
+            return False
+
+    def task_delay(self, node):
+        return self.slow_task.get(node, self.slow_task.get("*", 0.0))
+
+
+class _Job:
+    def __init__(self, name, task, environment, params, nodes, description, userdata, timeout, owner, hide_gets):
+        self.name = name
+        self.task = task
+        self.environment = environment
+        self.params = params
+        self.description = description
+        self.userdata = userdata
+        self.timeout = timeout
+        self.owner = owner
+        self.created = _now()
+        self.finished: Optional[str] = None
+        self.cancel = threading.Event()       # stop: nodes not started yet are stopped
+        self.force = threading.Event()        # stop with force: running tasks are killed
+        self.stopping = False
+        self.hide_gets = hide_gets
+        self.lock = threading.Lock()
+        self.nodes = {n: {"name": n, "state": "new", "result": None, "duration": None, "start_timestamp": None,
+                          "finish_timestamp": None, "transport": "pxp", "details": {}, "timestamp": self.created}
+                      for n in nodes}
+
+    def node_states(self):
+        counts: Dict[str, int] = {}
+        for node in self.nodes.values():
+            counts[node["state"]] = counts.get(node["state"], 0) + 1
+        return counts
+
+    def state(self):
+        states = [n["state"] for n in self.nodes.values()]
+        if all(s in ("finished", "failed", "errored", "skipped", "stopped") for s in states):
+            if self.stopping or "stopped" in states:
+                return "stopped"
+            return "failed" if any(s in ("failed", "errored") for s in states) else "finished"
+        if self.stopping:
+            return "stopping"
+        if any(s in ("running", "finished", "failed", "errored") for s in states):
+            return "running"
+        return "ready" if any(s == "ready" for s in states) else "new"
+
+
+class LocalOrchestrator:
+    """Owns the HTTPS server, the job table and the worker pool."""
+
+    def __init__(self, nodes: Iterable[str] = ("localhost",), modules_dir: str = DEFAULT_MODULES,
+                 token: str = "local-orchestrator-token", environments: Iterable[str] = ("production",),
+                 host: str = "127.0.0.1", port: int = 0, workers: int = 8,
+                 permitted_tasks: Optional[Iterable[str]] = None, node_groups: Optional[Dict[str, List[str]]] = None,
+                 task_env: Optional[Dict[str, str]] = None, node_env: Optional[Dict[str, Dict[str, str]]] = None,
+                 default_task_timeout: int = 300, owner: str = "sentry-autodiag",
+                 cert_hostnames: Optional[List[str]] = None):
+        self.inventory = {n: True for n in nodes}
+        self.modules_dir = modules_dir
+        self.token = token
+        self.environments = set(environments)
+        self.host = host
+        self.port = port
+        self.permitted_tasks = set(permitted_tasks) if permitted_tasks is not None else None
+        self.node_groups = dict(node_groups or {})
+        self.task_env = dict(task_env or {})
+        self.node_env = dict(node_env or {})
+        self.default_task_timeout = default_task_timeout
+        self.owner = owner
+        self.cert_hostnames = cert_hostnames  # default: localhost and the bind address
+        self.faults = Faults()
+        self.jobs: Dict[str, _Job] = {}
+        self.calls: Dict[str, int] = {}
+        self.task_runs = 0
+        self._authenticated_calls = 0
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="localorch-task")
+        self._httpd: Optional[http.server.ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._tmpdir: Optional[str] = None
+        self.ca_pem = ""
+
+    # lifecycle
+
+    def start(self) -> "LocalOrchestrator":
+        names = self.cert_hostnames or (["localhost", self.host] if self.host != "localhost" else ["localhost", "127.0.0.1"])
+        material = pki.generate(names)
+        self.ca_pem = material.ca_pem
+        self._tmpdir = tempfile.mkdtemp(prefix="localorch-")
+        cert, key = os.path.join(self._tmpdir, "cert.pem"), os.path.join(self._tmpdir, "key.pem")
+        with open(cert, "w") as fh:
+            fh.write(material.cert_pem)
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
+            fh.write(material.key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        handler = type("Handler", (_Handler,), {"orch": self})
+        self._httpd = _Server((self.host, self.port), handler)
+        # The handshake happens in the handler thread, so a slow client never blocks accept().
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="localorch-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        for job in list(self.jobs.values()):
+            job.cancel.set()
+            job.force.set()
+        self._pool.shutdown(wait=True)
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def url(self):
+        return "https://%s:%d" % ("localhost" if self.host in ("127.0.0.1", "localhost") else self.host, self.port)
+
+    def set_connected(self, node, connected=True):
+        self.inventory[node] = connected
+
+    def wait_idle(self, timeout=60.0):
+        """Blocks until every job is done (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                busy = [j for j in self.jobs.values() if j.state() not in ("finished", "failed", "stopped")]
+            if not busy:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # the API, called by the handler with decoded JSON; returns (status, body)
+
+    def count(self, key):
+        with self._lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+
+    def authenticate(self, header: Optional[str]):
+        if not header:
+            return 401, _err("puppetlabs.rbac/user-unauthenticated", "Route requires authentication")
+        if header.strip() != self.token:
+            return 401, _err("puppetlabs.rbac/invalid-token", "The provided token is invalid.")
+        with self._lock:
+            self._authenticated_calls += 1
+            calls = self._authenticated_calls
+        limit = self.faults.token_expires_after
+        if limit is not None and calls > limit:
+            return 401, _err("puppetlabs.rbac/token-expired", "The provided token has expired.")
+        return None
+
+    def command_task(self, body):
+        if not isinstance(body, dict):
+            return 400, _err("puppetlabs.orchestrator/validation-error", "The request body must be a JSON object.")
+        unknown = sorted(set(body) - TASK_BODY_KEYS)
+        if unknown:
+            return 400, _err("puppetlabs.orchestrator/validation-error",
+                             "Unknown keys in request body: %s" % ", ".join(unknown), {"keys": unknown})
+        for key in ("task", "params", "scope"):
+            if key not in body:
+                return 400, _err("puppetlabs.orchestrator/validation-error", "The request is missing '%s'." % key)
+        environment = body.get("environment", "production")
+        if not isinstance(environment, str) or not isinstance(body["task"], str):
+            return 400, _err("puppetlabs.orchestrator/validation-error", "environment and task must be strings.")
+        if not isinstance(body["params"], dict):
+            return 400, _err("puppetlabs.validators/validation-error", "params must be an object.")
+        scope = body["scope"]
+        if not isinstance(scope, dict) or len(set(scope) & {"nodes", "query", "node_group"}) != 1 or \
+                set(scope) - {"nodes", "query", "node_group"}:
+            return 400, _err("puppetlabs.orchestrator/validation-error",
+                             "scope must have exactly one of 'nodes', 'query' or 'node_group'.")
+        for key, kind in (("description", str), ("userdata", dict), ("noop", bool)):
+            if key in body and not isinstance(body[key], kind):
+                return 400, _err("puppetlabs.orchestrator/validation-error", "%s has the wrong type." % key)
+        timeout = body.get("timeout", self.default_task_timeout)
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            return 400, _err("puppetlabs.orchestrator/validation-error", "timeout must be a positive integer.")
+        if environment not in self.environments:
+            return 404, _err("puppetlabs.orchestrator/unknown-environment",
+                             "Unknown environment %s" % environment, {"environment": environment})
+        try:
+            spec = taskrunner.load_task(self.modules_dir, body["task"])
+        except (taskrunner.TaskNotFound, taskrunner.TaskMetadataError):
+            return 404, _err("puppetlabs.orchestrator/unknown-task",
+                             "Could not find a task named '%s' in environment '%s'" % (body["task"], environment),
+                             {"task": body["task"], "environment": environment})
+        if self.permitted_tasks is not None and spec.full_name not in self.permitted_tasks:
+            return 403, _err("puppetlabs.orchestrator/not-permitted",
+                             "The user '%s' does not have permission to run task %s" % (self.owner, spec.full_name))
+        if body.get("noop") and not spec.metadata.get("supports_noop", False):
+            return 400, _err("puppetlabs.orchestrator/validation-error",
+                             "Task %s does not support noop" % spec.full_name)
+        errors = taskrunner.validate_params(spec, body["params"])
+        if errors:
+            return 400, _err("puppetlabs.orchestrator/validation-error", "; ".join(errors), {"errors": errors})
+        nodes, error = self._resolve_scope(scope)
+        if error:
+            return error
+        if not nodes:
+            return 400, _err("puppetlabs.orchestrator/empty-target", "No nodes were found for the specified target.")
+        with self._lock:
+            name = str(next(self._ids))
+            job = _Job(name, spec, environment, body["params"], nodes, body.get("description"),
+                       body.get("userdata"), timeout, self.owner, self.faults.job_404_gets)
+            self.jobs[name] = job
+        for node in nodes:
+            self._pool.submit(self._run_node, job, node)
+        return 202, {"job": {"id": "%s%s/jobs/%s" % (self.url, API, name), "name": name}}
+
+    def _resolve_scope(self, scope):
+        if "nodes" in scope:
+            nodes = scope["nodes"]
+            if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
+                return None, (400, _err("puppetlabs.orchestrator/validation-error", "scope.nodes must be a list of certnames."))
+            return list(dict.fromkeys(nodes)), None
+        if "query" in scope:
+            try:
+                predicate = pql.compile_query(scope["query"])
+            except pql.PQLError as exc:
+                return None, (400, _err("puppetlabs.orchestrator/query-error", "Error running query: %s" % exc))
+            return sorted(n for n in self.inventory if predicate(n)), None
+        group = scope["node_group"]
+        if not isinstance(group, str) or group not in self.node_groups:
+            return None, (400, _err("puppetlabs.orchestrator/empty-target", "No nodes were found for the specified target."))
+        return list(self.node_groups[group]), None
+
+    def _run_node(self, job: _Job, node: str):
+        entry = job.nodes[node]
+        try:
+            with job.lock:
+                if job.cancel.is_set():
+                    entry.update(state="stopped", finish_timestamp=_now())
+                    return
+                entry["state"] = "ready"
+            if self.faults.slow_start and job.cancel.wait(self.faults.slow_start):
+                with job.lock:
+                    entry.update(state="stopped", finish_timestamp=_now())
+                return
+            if node in self.faults.offline_nodes or not self.inventory.get(node, False):
+                with job.lock:
+                    entry.update(state="errored", finish_timestamp=_now(), result={"_error": {
+                        "kind": "puppetlabs.orchestrator/execution-failure",
+                        "msg": "%s is not connected to the PCP broker" % node, "details": {"node": node}}},
+                        details={"message": "%s is not connected to the PCP broker" % node})
+                return
+            with job.lock:
+                entry.update(state="running", start_timestamp=_now())
+            delay = self.faults.task_delay(node)
+            if delay and job.force.wait(delay):
+                with job.lock:
+                    entry.update(state="stopped", finish_timestamp=_now())
+                return
+            env = dict(self.task_env)
+            env.update(self.node_env.get(node, {}))
+            with self._lock:
+                self.task_runs += 1
+            outcome = taskrunner.run_task(job.task, job.params, target=node, timeout=job.timeout, extra_env=env,
+                                          cancel=job.force,
+                                          max_output=1024 if node in self.faults.oversized_nodes else taskrunner.MAX_OUTPUT_BYTES)
+            with job.lock:
+                state = "stopped" if job.force.is_set() and outcome.exit_code is None else outcome.state
+                entry.update(state=state, result=outcome.result, duration=round(outcome.duration, 3),
+                             finish_timestamp=_now())
+        except Exception as exc:  # the orchestrator itself must never leave a node hanging
+            with job.lock:
+                entry.update(state="errored", finish_timestamp=_now(), result={"_error": {
+                    "kind": "puppetlabs.orchestrator/execution-failure", "msg": str(exc), "details": {}}})
+        finally:
+            with job.lock:
+                if job.state() in ("finished", "failed", "stopped") and not job.finished:
+                    job.finished = _now()
+
+    def get_job(self, name):
+        job = self.jobs.get(name)
+        if job is None or job.hide_gets > 0:
+            if job is not None:
+                with job.lock:
+                    job.hide_gets -= 1
+            return 404, _err("puppetlabs.orchestrator/unknown-job", "No job exists with id %s" % name)
+        return None, job
+
+    def job_body(self, job: _Job):
+        with job.lock:
+            state = job.state()
+            return {
+                "id": "%s%s/jobs/%s" % (self.url, API, job.name), "name": job.name, "state": state,
+                "command": "task", "type": "task", "description": job.description or "",
+                "environment": {"name": job.environment}, "owner": {"login": job.owner},
+                "options": {"task": job.task.full_name, "params": job.params, "environment": job.environment,
+                            "timeout": job.timeout, "userdata": job.userdata},
+                "userdata": job.userdata or {}, "timestamp": job.created, "started_timestamp": job.created,
+                "finished_timestamp": job.finished, "node_count": len(job.nodes),
+                "node_states": job.node_states(),
+                "nodes": {"id": "%s%s/jobs/%s/nodes" % (self.url, API, job.name)},
+            }
+
+    def nodes_body(self, job: _Job):
+        with job.lock:
+            items = [dict(n) for n in job.nodes.values()]
+        return {"items": items, "next-events": {"id": "%s%s/jobs/%s/events" % (self.url, API, job.name), "event": "0"}}
+
+    def command_stop(self, body):
+        if not isinstance(body, dict) or set(body) - {"job", "force"} or "job" not in body:
+            return 400, _err("puppetlabs.orchestrator/validation-error", "The body must be {\"job\": <name>, \"force\": bool}.")
+        status, job = self.get_job(str(body["job"]))
+        if status:
+            return status, job
+        with job.lock:
+            if job.state() not in ("finished", "failed", "stopped"):
+                job.stopping = True
+                job.cancel.set()
+                if body.get("force"):
+                    job.force.set()
+            counts = job.node_states()
+        return 202, {"job": {"id": "%s%s/jobs/%s" % (self.url, API, job.name), "name": job.name, "nodes": counts}}
+
+    def inventory_body(self, nodes=None):
+        names = list(self.inventory) if nodes is None else nodes
+        items = [{"name": n, "connected": bool(self.inventory.get(n)) and n not in self.faults.offline_nodes,
+                  "broker": "pcp://localhost/server", "timestamp": _now()} for n in names]
+        return {"items": items}
+
+
+def _err(kind, msg, details=None):
+    return {"kind": kind, "msg": msg, "details": details or {}}
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        pass  # TLS handshakes aborted by clients (wrong CA tests) are expected, not noise
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "LocalOrchestrator/1"
+    orch: LocalOrchestrator
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method):
+        orch = self.orch
+        path = urlsplit(self.path).path
+        orch.count("%s %s" % (method, path))
+        body_bytes = b""
+        length = self.headers.get("Content-Length")
+        if length:
+            try:
+                size = int(length)
+            except ValueError:
+                return self._send(400, _err("puppetlabs.orchestrator/validation-error", "Bad Content-Length."))
+            if size > MAX_BODY:
+                return self._send(413, _err("puppetlabs.orchestrator/validation-error", "Request body too large."))
+            body_bytes = self.rfile.read(size)
+        if orch.faults.take("resets"):
+            return self._reset()
+        status = orch.faults.take("http_errors")
+        if status:
+            return self._send(status, _err("puppetlabs.orchestrator/unknown-error", "Injected HTTP %d" % status))
+        if orch.faults.take("malformed"):
+            return self._send_raw(200, b'{"job": {"id": "https://x/orchestrator/v1/jobs/1", "na', "application/json")
+        denied = orch.authenticate(self.headers.get("X-Authentication"))
+        if denied:
+            return self._send(*denied)
+        if not path.startswith(API + "/"):
+            return self._send(404, _err("puppetlabs.orchestrator/not-found", "Not found: %s" % path))
+        route = [unquote(p) for p in path[len(API) + 1:].split("/") if p]
+        body: Any = None
+        if method in ("POST", "PUT"):
+            try:
+                body = json.loads(body_bytes.decode("utf-8")) if body_bytes else None
+            except (ValueError, UnicodeDecodeError):
+                return self._send(400, _err("puppetlabs.orchestrator/validation-error", "The request body is not valid JSON."))
+        if method == "POST" and route == ["command", "task"]:
+            return self._send(*orch.command_task(body))
+        if method == "POST" and route == ["command", "stop"]:
+            return self._send(*orch.command_stop(body))
+        if method == "GET" and len(route) in (2, 3) and route[0] == "jobs" and route[2:] in ([], ["nodes"]):
+            status, job = orch.get_job(route[1])
+            if status:
+                return self._send(status, job)
+            return self._send(200, orch.job_body(job) if len(route) == 2 else orch.nodes_body(job))
+        if route == ["inventory"] and method == "GET":
+            return self._send(200, orch.inventory_body())
+        if route == ["inventory"] and method == "POST":
+            nodes = body.get("nodes") if isinstance(body, dict) else None
+            if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+                return self._send(400, _err("puppetlabs.orchestrator/validation-error", "nodes must be a list of strings."))
+            return self._send(200, orch.inventory_body(nodes))
+        return self._send(404, _err("puppetlabs.orchestrator/not-found", "Not found: %s %s" % (method, path)))
+
+    def _send(self, status, body):
+        self._send_raw(status, json.dumps(body).encode(), "application/json")
+
+    def _send_raw(self, status, data, content_type):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True
+
+    def _reset(self):
+        """Closes the TCP connection with RST and no answer (a dropped connection)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass

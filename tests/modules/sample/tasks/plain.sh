@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "plain text output"
+echo "second line"

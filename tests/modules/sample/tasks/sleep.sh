@@ -1,0 +1,3 @@
+#!/bin/sh
+sleep "$PT_seconds"
+echo '{"slept": true}'
