@@ -13,7 +13,7 @@ lint: bootstrap
 	shellcheck puppet/diagnostics/tasks/*.sh scripts/*.sh .ci/run
 
 bench: bootstrap
-	.venv/bin/python -m bench
+	.venv/bin/python -m pytest bench -q -s -p no:warnings
 
 services-stop:
 	@scripts/services-stop.sh

@@ -17,18 +17,12 @@ from unittest import mock
 from sentry.event_manager import EventManager
 from sentry.eventstore.processing import event_processing_store
 from sentry.eventstream.base import EventStream
-from sentry.eventstream.snuba import SnubaEventStream
 from sentry.rules.actions.notify_event_service import NotifyEventServiceAction
 from sentry.rules.conditions.first_seen_event import FirstSeenEventCondition
 from sentry.tasks.post_process import post_process_group
 from sentry.tasks.store import save_event
 from sentry.testutils.helpers.task_runner import TaskRunner
 from sentry.utils.cache import cache_key_for_event
-
-
-def disable_snuba_write(monkeypatch):
-    """The single allowed stub: SnubaEventStream._send does HTTP to a Snuba we lack."""
-    monkeypatch.setattr(SnubaEventStream, "_send", lambda self, *args, **kwargs: None)
 
 
 class SavedEvent(NamedTuple):

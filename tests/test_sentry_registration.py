@@ -5,6 +5,8 @@ import pytest
 from sentry.plugins.base import plugins
 from sentry.testutils.cases import TestCase
 
+from sentry_autodiag.localorch import pki
+from sentry_autodiag.sentry_glue import autodiag_notes
 from sentry_harness import create_new_issue_rule, python_error_event, send_event
 
 
@@ -34,8 +36,10 @@ class NotifyFromAlertRuleTest(TestCase):
     def setUp(self):
         super().setUp()
         self.plugin = plugins.get("autodiag")
-        self.plugin.set_option("url", "https://puppet.example.com:8143", self.project)
+        # A closed loopback port: the diagnosis fails fast with an "unreachable" note.
+        self.plugin.set_option("url", "https://localhost:9", self.project)
         self.plugin.set_option("token", "secret-token", self.project)
+        self.plugin.set_option("ca_cert", pki.generate(["localhost"]).ca_pem, self.project)
         self.plugin.enable(self.project)
         create_new_issue_rule(self.project)
 
@@ -44,7 +48,7 @@ class NotifyFromAlertRuleTest(TestCase):
 
     @pytest.fixture(autouse=True)
     def _caplog(self, caplog):
-        caplog.set_level(logging.INFO, logger="sentry_autodiag")
+        caplog.set_level(logging.DEBUG, logger="sentry_autodiag")
         self.caplog = caplog
 
     def test_new_issue_calls_notify_once_and_repeat_event_does_not(self):
@@ -58,6 +62,10 @@ class NotifyFromAlertRuleTest(TestCase):
         second = send_event(self.project, python_error_event(fingerprint=["checkout-div-zero"]))
         assert second.group_id == first.group_id and not second.is_new
         assert len(self.notify_calls(self.caplog)) == 1
+        from sentry.models import Group
+
+        (note,) = autodiag_notes(Group.objects.get(id=first.group_id))
+        assert "orchestrator unreachable" in note.data["text"]
 
     def test_disabled_plugin_is_not_called(self):
         self.plugin.disable(self.project)
@@ -66,6 +74,6 @@ class NotifyFromAlertRuleTest(TestCase):
         assert self.notify_calls(self.caplog) == []
 
     def test_unconfigured_plugin_is_not_called(self):
-        self.plugin.set_option("token", None, self.project)
+        self.plugin.set_option("ca_cert", None, self.project)
         send_event(self.project, python_error_event(fingerprint=["unconfigured"]))
         assert self.notify_calls(self.caplog) == []

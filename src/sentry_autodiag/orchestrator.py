@@ -323,6 +323,15 @@ class OrchestratorClient:
         nodes = job.get("nodes") if isinstance(job, dict) else None
         return {str(k): v for k, v in nodes.items() if isinstance(v, int)} if isinstance(nodes, dict) else {}
 
+    def task_info(self, task: str, environment: str = "production") -> Dict[str, Any]:
+        """GET /tasks/<module>/<name>?environment=…: the task's metadata (proves token and task)."""
+        module, _, name = task.partition("::")
+        answer = self._request("GET", "/tasks/%s/%s?environment=%s" % (
+            quote(module, safe=""), quote(name or "init", safe=""), quote(environment, safe="")))
+        if not isinstance(answer, dict):
+            raise ProtocolError("The orchestrator returned no task description.")
+        return answer
+
     def inventory(self, nodes: List[str]) -> Dict[str, bool]:
         """POST /inventory → {certname: connected}; unknown nodes are not connected."""
         answer = self._request("POST", "/inventory", {"nodes": list(nodes)})

@@ -1,16 +1,22 @@
 """Sentry glue: the NotificationPlugin that Sentry's issue alert rules call.
 
-Sentry decides WHEN (alert rule conditions); this class decides WHETHER and WHERE,
-then hands the network work to Sentry's Celery workers. Sentry imports stay in this
-layer; the core modules beside it are plain Python.
+Sentry decides WHEN (alert rule conditions); `notify_users` decides WHETHER (environment,
+level, node) and WHERE (which certname), and enqueues a Celery task. It runs inside
+Sentry's post_process worker, so it does no network I/O beyond one Redis call and one
+queue publish, never sleeps, and never lets an exception escape into post-processing.
 """
 import logging
 
+from sentry.exceptions import PluginError
 from sentry.plugins.bases.notify import NotificationPlugin
 
 import sentry_autodiag
+from sentry_autodiag import orchestrator, settings as settings_mod, targeting
+from sentry_autodiag.sentry_glue import event_facts, load_settings
 
 logger = logging.getLogger("sentry_autodiag")
+
+QUEUE = "autodiag"
 
 
 class AutoDiagPlugin(NotificationPlugin):
@@ -35,11 +41,108 @@ class AutoDiagPlugin(NotificationPlugin):
         ("Bug Tracker", "https://github.com/sentry-autodiag/sentry-autodiag/issues"),
     ]
 
+    # --- worker wiring ---------------------------------------------------------------
+
+    def get_worker_imports(self):
+        return ["sentry_autodiag.tasks"]
+
+    def get_worker_queues(self):
+        return [QUEUE]
+
+    # --- settings form ---------------------------------------------------------------
+
     def is_configured(self, project, **kwargs):
-        return bool(self.get_option("url", project) and self.get_option("token", project))
+        return all(self.get_option(name, project) for name in ("url", "token", "ca_cert"))
+
+    def get_config(self, project, user=None, initial=None, add_additional_fields=False, **kwargs):
+        fields = []
+        for field in settings_mod.FIELDS:
+            config = {
+                "name": field.name, "label": field.label, "type": field.type, "help": field.help,
+                "required": field.required, "validators": [self._validator(field.name)],
+            }
+            if field.default not in (None, ""):
+                config["default"] = field.default
+            if field.placeholder:
+                config["placeholder"] = field.placeholder
+            if field.choices:
+                config["choices"] = field.choices
+            if field.type == "secret":
+                saved = bool(self.get_option(field.name, project))
+                # A saved token is never sent to the browser; an empty submission keeps it.
+                config.update(has_saved_value=saved, prefix="", required=not saved)
+                if saved:
+                    config["help"] = "A token is saved. Only enter a new one to replace it. " + field.help
+            fields.append(config)
+        return fields
+
+    @staticmethod
+    def _validator(name):
+        def validate(value, project=None, actor=None):
+            if name == "token" and not value and project is not None:
+                return value  # empty secret: Sentry keeps the saved one
+            try:
+                return settings_mod.clean_field(name, value)
+            except ValueError as exc:
+                raise PluginError(str(exc))
+        return validate
+
+    def test_configuration(self, project):
+        """Sentry's "Test Plugin" button: TLS, token and task availability, in plain words."""
+        config = load_settings(self, project)
+        if not config.configured:
+            return "Not configured yet: save the orchestrator URL, the RBAC token and the CA certificate first."
+        try:
+            with orchestrator.OrchestratorClient(config.url, config.token, config.ca_cert,
+                                                 connect_timeout=5, read_timeout=10) as client:
+                client.task_info(config.task, config.environment)
+        except orchestrator.OrchestratorError as exc:
+            return "Test failed: %s" % exc.message
+        return ("Test passed: connected to %s, its TLS certificate verified against the configured CA, "
+                "the RBAC token was accepted, and the task %s is available in the Puppet environment %s."
+                % (orchestrator.normalize_base_url(config.url), config.task, config.environment))
+
+    def test_configuration_and_get_test_results(self, project):
+        try:
+            return self.test_configuration(project)
+        except Exception:  # an unexpected bug must not become a 500 on the settings page
+            logger.exception("autodiag.test_configuration.failed")
+            return "Test failed because of an internal error of the plugin; see the Sentry web logs."
+
+    # --- alert rule action -----------------------------------------------------------
+
+    def should_notify(self, group, event):
+        # Sentry's base class drops more than 10 notifications per minute per project
+        # (ratelimits.is_limited). In an alert storm that silently loses exactly the
+        # diagnoses that matter, so only the configuration is checked here; bursts are
+        # absorbed by the worker queue and the per-issue de-duplication in the worker instead.
+        return self.is_configured(project=event.project)
 
     def notify_users(self, group, event, triggering_rules=None, fail_silently=False, **kwargs):
-        logger.info(
-            "autodiag.notify",
-            extra={"group_id": group.id, "event_id": event.event_id, "rules": triggering_rules},
-        )
+        try:
+            self._enqueue(group, event)
+        except Exception:
+            # Never break Sentry's post-processing: log and move on.
+            logger.exception("autodiag.notify.failed", extra={"group_id": getattr(group, "id", None)})
+
+    def _enqueue(self, group, event):
+        from sentry_autodiag import tasks
+
+        config = load_settings(self, group.project)
+        facts = event_facts(event, config.node_tag)
+        if not config.environment_allowed(facts.environment):
+            logger.debug("autodiag.skipped.environment", extra={"group_id": group.id})
+            return
+        if not config.level_allowed(facts.level):
+            logger.debug("autodiag.skipped.level", extra={"group_id": group.id})
+            return
+        node, rejection = None, None
+        try:
+            node = targeting.certname_for(facts.node, config.node_tag, config.node_pattern, config.certname_suffix)
+        except targeting.NodeRejected as exc:
+            rejection = {"code": exc.code, "message": exc.message}
+        logger.debug("autodiag.notify", extra={"group_id": group.id, "event_id": event.event_id, "node": node})
+        tasks.start_diagnosis.apply_async(
+            kwargs={"project_id": group.project_id, "group_id": group.id, "event_id": event.event_id,
+                    "node": node, "rejection": rejection, "since": facts.timestamp},
+            queue=QUEUE)

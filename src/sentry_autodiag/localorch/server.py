@@ -403,6 +403,21 @@ class LocalOrchestrator:
             counts = job.node_states()
         return 202, {"job": {"id": "%s%s/jobs/%s" % (self.url, API, job.name), "name": job.name, "nodes": counts}}
 
+    def task_body(self, module, name, raw_path):
+        query = dict(p.split("=", 1) for p in urlsplit(raw_path).query.split("&") if "=" in p)
+        environment = unquote(query.get("environment", "production"))
+        if environment not in self.environments:
+            return 404, _err("puppetlabs.orchestrator/unknown-environment", "Unknown environment %s" % environment)
+        task = module if name == "init" else "%s::%s" % (module, name)
+        try:
+            spec = taskrunner.load_task(self.modules_dir, task)
+        except (taskrunner.TaskNotFound, taskrunner.TaskMetadataError):
+            return 404, _err("puppetlabs.orchestrator/unknown-task",
+                             "Could not find a task named '%s' in environment '%s'" % (task, environment))
+        return 200, {"id": "%s%s/tasks/%s/%s" % (self.url, API, module, name), "name": spec.full_name,
+                     "environment": {"name": environment, "code_id": None}, "metadata": spec.metadata,
+                     "files": [{"filename": os.path.basename(spec.executable), "size_bytes": os.path.getsize(spec.executable)}]}
+
     def inventory_body(self, nodes=None):
         names = list(self.inventory) if nodes is None else nodes
         items = [{"name": n, "connected": bool(self.inventory.get(n)) and n not in self.faults.offline_nodes,
@@ -485,6 +500,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if status:
                 return self._send(status, job)
             return self._send(200, orch.job_body(job) if len(route) == 2 else orch.nodes_body(job))
+        if method == "GET" and len(route) == 3 and route[0] == "tasks":
+            return self._send(*orch.task_body(route[1], route[2], self.path))
         if route == ["inventory"] and method == "GET":
             return self._send(200, orch.inventory_body())
         if route == ["inventory"] and method == "POST":

@@ -185,11 +185,11 @@ def run_task(spec: TaskSpec, params: Dict[str, Any], target: str = "localhost", 
                                 stderr=subprocess.DEVNULL, env=env, cwd=cwd or "/",
                                 start_new_session=True)
         try:
-            try:
+            try:  # a task that does not read its input may exit before we finish writing
                 proc.stdin.write(stdin)
+                proc.stdin.close()
             except BrokenPipeError:
                 pass
-            proc.stdin.close()
             exit_code = _wait(proc, timeout, cancel)
             if exit_code is None:
                 _kill_group(proc)

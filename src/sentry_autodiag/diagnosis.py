@@ -1,0 +1,92 @@
+"""What a diagnosis says in each outcome, and when to poll next (plain Python).
+
+Every issue that passed the filters ends with exactly one note: the report, or the
+reason there is none and what the admin can do about it.
+"""
+from typing import Optional
+
+from . import orchestrator as oc
+from .report import NoteContext, render_failure, render_report
+from .targeting import NodeRejected
+
+FIRST_POLL = 0.5        # seconds after the job starts: a collect run usually takes < 1 s
+STEADY_POLL = 1.0       # then once a second (<= 1 poll/s, note within ~1 s of the end)...
+SLOW_AFTER = 10.0       # ...and for jobs running longer than this, back off
+MAX_POLL = 5.0
+MAX_POLL_FAILURES = 8   # consecutive transient poll failures before giving up
+START_RETRIES = 5       # attempts to start a job when the orchestrator is unreachable
+START_BACKOFF = 2.0     # seconds, doubled per attempt, with jitter
+
+HINTS = {
+    "auth": "Create a new long-lived token (puppet-access login --lifetime 1y --print) and save it in the "
+            "plugin settings.",
+    "not-permitted": "Give the token's RBAC role the permission Tasks → run diagnostics::collect on the node "
+                     "group that holds this node.",
+    "unknown-environment": "Set the Puppet environment in the plugin settings to one that exists.",
+    "unknown-task": "Deploy the diagnostics module to that environment (puppet code deploy) or fix the task name.",
+    "empty-target": "Check that the node's certname is known to PuppetDB (a certname suffix may be needed) and "
+                    "lies inside the PQL scope constraint.",
+    "tls": "Paste the Puppet CA certificate into the settings and use the host name on the orchestrator's "
+           "certificate in the URL.",
+    "configuration": "Fix the plugin settings (Project Settings → Legacy Integrations → Puppet Auto-Diagnostics).",
+    "validation": "Check the task parameters in the plugin settings (log path, log lines, timeout).",
+    "query": "Check the PQL scope constraint in the plugin settings.",
+}
+
+
+def next_poll_interval(elapsed: float, previous: Optional[float]) -> float:
+    """0.5 s, then 1 s steady; after 10 s of running, ×1.5 per poll up to 5 s."""
+    if previous is None:
+        return FIRST_POLL
+    if elapsed < SLOW_AFTER:
+        return STEADY_POLL
+    return min(MAX_POLL, max(STEADY_POLL, previous * 1.5))
+
+
+def note_for_rejection(ctx: NoteContext, rejected: NodeRejected) -> str:
+    headline = {"missing": "no node in the event", "not-allowed": "node not allowed"}.get(rejected.code, "node refused")
+    hint = None
+    if rejected.code == "missing":
+        hint = "Send server_name from the SDK (it is the default), or set the Node tag setting to the tag naming the host."
+    elif rejected.code == "not-allowed":
+        hint = "Widen the Allowed node pattern in the plugin settings if this node should be diagnosed."
+    return render_failure(ctx, headline, rejected.message, hint)
+
+
+def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 1) -> str:
+    if exc.retryable:
+        return render_failure(
+            ctx, "orchestrator unreachable",
+            "The orchestrator could not be reached; no report was collected.",
+            "Check that the orchestrator (port 8143 of the primary) answers from the Sentry workers.",
+            details=["tried %d time(s) with exponential backoff" % attempts, "last error: %s" % exc.message])
+    headline = {"auth": "token refused", "not-permitted": "not permitted", "empty-target": "node not found",
+                "unknown-task": "task not installed", "unknown-environment": "unknown environment",
+                "tls": "TLS verification failed", "configuration": "plugin not configured"}.get(exc.reason, "request refused")
+    return render_failure(ctx, headline, exc.message, HINTS.get(exc.reason))
+
+
+def note_for_node(ctx: NoteContext, node: oc.NodeResult) -> str:
+    """The report of a node that is done, whatever its state."""
+    ctx = ctx._replace(state=node.state, duration=node.duration)
+    if node.state == "errored" and node.error and "not connected" in node.error.get("msg", ""):
+        return render_failure(ctx._replace(state=None), "node not connected", node.error["msg"],
+                              "The node's pxp-agent is not connected to the PCP broker: the node may be down, "
+                              "unreachable or its agent stopped. That itself may be the incident.")
+    if node.state in ("skipped", "stopped") and not node.report and not node.output:
+        return render_failure(ctx, "task %s" % node.state, "The orchestrator %s the task on this node before it ran."
+                              % node.state)
+    return render_report(ctx, report=node.report, output=node.output,
+                         error=node.error if node.state != "finished" else None)
+
+
+def note_for_timeout(ctx: NoteContext, timeout: int, stopped: bool) -> str:
+    return render_failure(
+        ctx, "timed out",
+        "The job did not finish within the job timeout of %d seconds; %s." % (
+            timeout, "it was stopped through the orchestrator" if stopped else "stopping it failed too"),
+        "Raise the Job timeout in the plugin settings if the task legitimately needs longer, or check the node.")
+
+
+def note_for_missing_node_result(ctx: NoteContext, job_state: str) -> str:
+    return render_failure(ctx, "no result", "The job ended (%s) without a result for this node." % job_state)

@@ -1,0 +1,244 @@
+"""The per-project settings: fields, defaults, validation (plain Python).
+
+`FIELDS` is the single description of the settings form; the Sentry glue turns it into
+Sentry's plugin config fields and validators. Validators take the submitted value and
+return the cleaned one or raise ValueError with a message shown under the field.
+"""
+import re
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
+
+from . import orchestrator, targeting
+
+LEVELS = ["debug", "info", "warning", "error", "fatal"]
+TASK_NAME = re.compile(r"\A[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)?\Z")
+ENVIRONMENT_NAME = re.compile(r"\A[a-z0-9_]+\Z")
+TAG_NAME = re.compile(r"\A[a-zA-Z0-9_.:-]{1,32}\Z")
+SUFFIX = re.compile(r"\A(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+\Z")
+
+
+def _url(value):
+    orchestrator.normalize_base_url(value)  # raises ConfigurationError (a ValueError-like message)
+    return value.strip().rstrip("/")
+
+
+def _token(value):
+    value = (value or "").strip()
+    if any(c in value for c in "\r\n\0 \t"):
+        raise ValueError("The token must be a single line without spaces.")
+    return value
+
+
+def _ca(value):
+    value = (value or "").strip()
+    if "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValueError("Paste the PEM text of the Puppet CA certificate "
+                         "(/etc/puppetlabs/puppet/ssl/certs/ca.pem), starting with -----BEGIN CERTIFICATE-----.")
+    orchestrator.make_ssl_context(value)  # parses it; raises ConfigurationError with the reason
+    return value + "\n"
+
+
+def _environment(value):
+    value = (value or "").strip() or "production"
+    if not ENVIRONMENT_NAME.match(value):
+        raise ValueError("A Puppet environment name holds only lower-case letters, digits and underscores.")
+    return value
+
+
+def _task(value):
+    value = (value or "").strip() or "diagnostics::collect"
+    if not TASK_NAME.match(value):
+        raise ValueError("A task is named module::task (lower-case letters, digits, underscores).")
+    return value
+
+
+def _log_path(value):
+    value = (value or "").strip()
+    if value and (not value.startswith("/") or len(value) > 1024 or any(ord(c) < 32 for c in value)):
+        raise ValueError("The log path must be an absolute path on the node, e.g. /var/log/myapp/app.log.")
+    return value
+
+
+def _int_between(low, high, what):
+    def check(value):
+        try:
+            number = int(str(value).strip()) if value not in (None, "") else None
+        except ValueError:
+            raise ValueError("%s must be a whole number from %d to %d." % (what, low, high))
+        if number is None:
+            return None
+        if not low <= number <= high:
+            raise ValueError("%s must be from %d to %d." % (what, low, high))
+        return number
+    return check
+
+
+def _node_tag(value):
+    value = (value or "").strip() or "server_name"
+    if not TAG_NAME.match(value):
+        raise ValueError("A tag name holds letters, digits and _ . : - (at most 32).")
+    return value
+
+
+def _suffix(value):
+    value = (value or "").strip().lower()
+    if value and not SUFFIX.match(value):
+        raise ValueError("The suffix is a domain starting with a dot, e.g. .example.com.")
+    return value
+
+
+def _pattern(value):
+    value = (value or "").strip() or targeting.DEFAULT_NODE_PATTERN
+    if len(value) > 500:
+        raise ValueError("The pattern is longer than 500 characters.")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError("The pattern is not a valid regular expression: %s." % exc)
+    return value
+
+
+def _pql(value):
+    return targeting.check_pql_constraint(value)
+
+
+def _environments(value):
+    names = [v.strip() for v in (value or "").split(",") if v.strip()] or ["production"]
+    if len(names) > 50 or any(len(n) > 64 or any(c.isspace() for c in n) for n in names):
+        raise ValueError("List Sentry environment names separated by commas, or * for all.")
+    return ", ".join(names)
+
+
+def _level(value):
+    value = (value or "").strip() or "error"
+    if value not in LEVELS:
+        raise ValueError("Choose one of %s." % ", ".join(LEVELS))
+    return value
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "on", "yes")
+
+
+class Field(NamedTuple):
+    name: str
+    label: str
+    type: str           # Sentry field types: text, secret, textarea, number, choice, bool
+    help: str
+    default: Any = None
+    required: bool = False
+    placeholder: Optional[str] = None
+    clean: Callable[[Any], Any] = lambda v: v
+    choices: Optional[List[List[str]]] = None
+
+
+FIELDS: List[Field] = [
+    Field("url", "Orchestrator URL", "text",
+          "The Puppet Enterprise orchestrator API of your primary server, https only, e.g. "
+          "https://puppet.example.com:8143 (the port defaults to 8143).",
+          required=True, placeholder="https://puppet.example.com:8143", clean=_url),
+    Field("token", "RBAC token", "secret",
+          "A long-lived token of a PE user whose role may only run diagnostics::collect "
+          "(puppet-access login --lifetime 1y --print). Stored server-side, never shown again.",
+          required=True, clean=_token),
+    Field("ca_cert", "CA certificate", "textarea",
+          "PEM text of the Puppet CA (/etc/puppetlabs/puppet/ssl/certs/ca.pem on any Puppet node). "
+          "The orchestrator's certificate is verified against it, and only it.",
+          required=True, placeholder="-----BEGIN CERTIFICATE-----", clean=_ca),
+    Field("environment", "Puppet environment", "text",
+          "The code environment the diagnostics module is deployed to.", default="production", clean=_environment),
+    Field("task", "Task", "text",
+          "The task to run, named module::task.", default="diagnostics::collect", clean=_task),
+    Field("log_path", "Application log path", "text",
+          "Absolute path of the application log on the nodes, passed to the task (it must lie in the "
+          "task's allowed_log_dirs, /var/log by default). Empty: no log section.",
+          default="", placeholder="/var/log/myapp/app.log", clean=_log_path),
+    Field("log_lines", "Log lines", "number",
+          "How many log lines the task shows (1-5000); around the event time when the log has timestamps.",
+          default=200, clean=_int_between(1, 5000, "Log lines")),
+    Field("node_tag", "Node tag", "text",
+          "The event field or tag naming the server: server_name (set by Sentry SDKs) or any tag.",
+          default="server_name", clean=_node_tag),
+    Field("certname_suffix", "Certname suffix", "text",
+          "Appended to short host names (no dot) to form the Puppet certname, e.g. .example.com. Empty: none.",
+          default="", placeholder=".example.com", clean=_suffix),
+    Field("node_pattern", "Allowed node pattern", "text",
+          "Regular expression the whole certname must match; events naming other nodes get a note and no job. "
+          "The default accepts DNS host names only.",
+          default=targeting.DEFAULT_NODE_PATTERN, clean=_pattern),
+    Field("pql_scope", "PQL scope constraint", "text",
+          "Optional PQL condition combined with the node (nodes[certname] { certname = \"<node>\" and (<this>) }), "
+          "so Puppet Enterprise itself refuses nodes outside it, e.g. certname ~ \"^web\\d+\\.example\\.com$\".",
+          default="", clean=_pql),
+    Field("sentry_environments", "Sentry environments", "text",
+          "Diagnose only events of these Sentry environments (comma-separated), or * for all.",
+          default="production", clean=_environments),
+    Field("min_level", "Minimum level", "choice",
+          "Diagnose only events at this level or above.", default="error", clean=_level,
+          choices=[[level, level] for level in LEVELS]),
+    Field("job_timeout", "Job timeout (seconds)", "number",
+          "How long the task may run on the node (10-1800); the job is stopped after it.",
+          default=120, clean=_int_between(10, 1800, "Job timeout")),
+    Field("email_participants", "Email the issue's participants", "bool",
+          "Also email the issue's participants when the diagnostic note is added.", default=False, clean=_bool),
+]
+FIELDS_BY_NAME = {f.name: f for f in FIELDS}
+
+
+class Settings(NamedTuple):
+    """Clean, defaulted settings as the worker uses them."""
+    url: str
+    token: str
+    ca_cert: str
+    environment: str
+    task: str
+    log_path: str
+    log_lines: int
+    node_tag: str
+    certname_suffix: str
+    node_pattern: str
+    pql_scope: str
+    sentry_environments: List[str]
+    min_level: str
+    job_timeout: int
+    email_participants: bool
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url and self.token and self.ca_cert)
+
+    def environment_allowed(self, name: Optional[str]) -> bool:
+        return "*" in self.sentry_environments or (name or "") in self.sentry_environments
+
+    def level_allowed(self, level: Optional[str]) -> bool:
+        rank = LEVELS.index(level) if level in LEVELS else LEVELS.index("error")
+        return rank >= LEVELS.index(self.min_level)
+
+
+def clean_field(name: str, value: Any) -> Any:
+    """Validates one submitted value; raises ValueError (or ConfigurationError) with the message."""
+    field = FIELDS_BY_NAME[name]
+    try:
+        return field.clean(value)
+    except orchestrator.ConfigurationError as exc:
+        raise ValueError(exc.message)
+
+
+def load(get_option: Callable[[str], Any]) -> Settings:
+    """Settings from stored options; a stored value that no longer validates falls back to the default."""
+    values: Dict[str, Any] = {}
+    for field in FIELDS:
+        raw = get_option(field.name)
+        if raw in (None, "") or field.name in ("url", "token", "ca_cert"):
+            values[field.name] = raw or ("" if field.default is None else field.default)
+            continue
+        try:
+            values[field.name] = field.clean(raw)
+        except (ValueError, orchestrator.ConfigurationError):
+            values[field.name] = field.default
+    values["sentry_environments"] = [e.strip() for e in str(values["sentry_environments"]).split(",") if e.strip()]
+    for name in ("log_lines", "job_timeout"):
+        values[name] = int(values[name] if values[name] is not None else FIELDS_BY_NAME[name].default)
+    values["email_participants"] = bool(values["email_participants"])
+    return Settings(**values)

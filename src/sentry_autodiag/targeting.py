@@ -1,0 +1,111 @@
+"""From attacker-controlled event data to a Puppet certname the orchestrator may target.
+
+Anyone holding a DSN can send any `server_name`, so a node name is accepted only when it
+is a plain lower-case host name (ASCII letters, digits, dots, hyphens: never quotes,
+spaces, slashes or look-alike unicode), not an IP literal, and matches the admin's
+allowed pattern. Only then is it placed in a scope, and the optional PQL constraint
+makes PE itself refuse nodes outside the allowlist (empty-target).
+"""
+import ipaddress
+import re
+from typing import Any, Dict, Optional
+
+# DNS host names: labels of 1-63 letters/digits/hyphens, not starting or ending with '-'.
+DEFAULT_NODE_PATTERN = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+# The floor under any admin pattern: what a Puppet certname can safely be in a PQL string.
+CERTNAME_CHARS = re.compile(r"\A[a-z0-9][a-z0-9._-]*\Z")
+MAX_CERTNAME = 253
+SHOWN_CHARS = 80
+
+
+class NodeRejected(Exception):
+    """The event names no usable node; `message` says why, for the issue's note."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def shown(value: Any) -> str:
+    """A short, printable rendering of a hostile value for messages (repr, truncated)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…'"
+
+
+def certname_for(raw: Any, tag: str = "server_name", pattern: str = DEFAULT_NODE_PATTERN,
+                 suffix: str = "") -> str:
+    """Validates the event's node value and returns the certname; raises NodeRejected."""
+    if raw is None or raw == "":
+        raise NodeRejected("missing", "The event has no `%s`, so there is no node to diagnose." % tag)
+    if not isinstance(raw, str):
+        raise NodeRejected("invalid", "The event's `%s` is not a string (%s)." % (tag, shown(raw)))
+    if len(raw) > MAX_CERTNAME:
+        raise NodeRejected("invalid", "The event's `%s` is %d characters long; a host name has at most %d."
+                           % (tag, len(raw), MAX_CERTNAME))
+    if not raw.isascii():
+        raise NodeRejected("invalid", "The event's `%s` %s holds non-ASCII characters; look-alike host "
+                                      "names are refused." % (tag, shown(raw)))
+    name = raw.lower()
+    if suffix and "." not in name:
+        name += suffix
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        raise NodeRejected("invalid", "The event's `%s` %s is an IP address, not a Puppet certname."
+                           % (tag, shown(raw)))
+    except ValueError:
+        pass
+    if len(name) > MAX_CERTNAME or not CERTNAME_CHARS.match(name) or ".." in name:
+        raise NodeRejected("invalid", "The event's `%s` %s is not a valid host name." % (tag, shown(raw)))
+    if not re.fullmatch(pattern, name):
+        raise NodeRejected("not-allowed", "The node %s does not match the allowed node pattern of this "
+                                          "project, so it was not diagnosed." % shown(name))
+    return name
+
+
+def pql_string(value: str) -> str:
+    """A PQL double-quoted string literal."""
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def scope_for(certname: str, pql_constraint: Optional[str] = None) -> Dict[str, Any]:
+    """The orchestrator scope: the node alone, or the node AND the admin's PQL constraint."""
+    if not CERTNAME_CHARS.match(certname):  # defence in depth: never interpolate an unchecked name
+        raise NodeRejected("invalid", "Refusing to build a query for %s." % shown(certname))
+    if not pql_constraint:
+        return {"nodes": [certname]}
+    return {"query": "nodes[certname] { certname = %s and (%s) }" % (pql_string(certname), pql_constraint)}
+
+
+def check_pql_constraint(text: str) -> str:
+    """Admin input check: a PQL condition that cannot break out of `{ ... }`."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if len(text) > 2000:
+        raise ValueError("The PQL constraint is longer than 2000 characters.")
+    depth, i, in_string = 0, 0, False
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("The PQL constraint has an unbalanced ')'.")
+        elif c in "{};\n\r":
+            raise ValueError("The PQL constraint is a condition only, e.g. certname ~ \"^web\"; "
+                             "braces, semicolons and line breaks are not allowed.")
+        i += 1
+    if in_string:
+        raise ValueError("The PQL constraint has an unterminated string.")
+    if depth:
+        raise ValueError("The PQL constraint has an unbalanced '('.")
+    return text
