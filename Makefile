@@ -17,3 +17,9 @@ bench: bootstrap
 
 services-stop:
 	@scripts/services-stop.sh
+
+demo:
+	@scripts/demo.sh
+
+demo-stop:
+	@scripts/demo.sh stop

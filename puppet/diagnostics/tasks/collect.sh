@@ -557,7 +557,7 @@ drop_partial_first_line() { # file-size window-size
 
 section_log() {
     OUT="$WORK/log"; : >"$OUT"
-    local verdict code canon size window command mode since_local before
+    local verdict code canon size window command mode since_local before why
     if [ -z "$LOG_PATH" ]; then
         echo "no log_path was given to the task" >"$OUT"
         add_section log "Application log" "(none)" "$SECTION_BUDGET" "$OUT"
@@ -598,7 +598,12 @@ section_log() {
         if [ "$mode" = found ]; then
             command="$LOG_LINES lines around $since_local (node local time, event time $SINCE) in $canon"
         else
-            command="tail -n $LOG_LINES $canon (event time $SINCE: $mode in the last $((window / 1048576)) MiB)"
+            case "$mode" in
+                after-window) why="no line is stamped at or after it" ;;
+                before-window) why="it is older than the last $((window / 1024)) KiB of the log" ;;
+                *) why="the lines carry no ISO timestamps" ;;
+            esac
+            command="tail -n $LOG_LINES $canon (event time $SINCE: $why, so the tail is shown)"
             mode="tail"
         fi
     fi
