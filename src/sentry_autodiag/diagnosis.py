@@ -6,7 +6,7 @@ reason there is none and what the admin can do about it.
 from typing import Optional
 
 from . import orchestrator as oc
-from .report import NoteContext, render_failure, render_report
+from .report import NoteContext, md_text, render_failure, render_report
 from .targeting import NodeRejected
 
 FIRST_POLL = 0.5        # seconds after the job starts: a collect run usually takes < 1 s
@@ -90,3 +90,21 @@ def note_for_timeout(ctx: NoteContext, timeout: int, stopped: bool) -> str:
 
 def note_for_missing_node_result(ctx: NoteContext, job_state: str) -> str:
     return render_failure(ctx, "no result", "The job ended (%s) without a result for this node." % job_state)
+
+
+def note_for_storm_limit(ctx: NoteContext, max_running: int, max_waiting: int) -> str:
+    return render_failure(
+        ctx, "skipped: storm limit",
+        "%d diagnosis jobs of this project were running and %d more were waiting, so this issue was not "
+        "diagnosed." % (max_running, max_waiting),
+        "This happens in large alert storms. Raise Concurrent jobs or the Waiting queue limit in the plugin "
+        "settings if the orchestrator can take more.")
+
+
+def shared_note(leader_text: str, leader_short_id: str, leader_url: str, window_minutes: int) -> str:
+    """A follower's note: the leader's note, introduced as shared (the link is Sentry's own URL)."""
+    link = "[%s](%s)" % (md_text(leader_short_id, 40), leader_url.replace(")", "%29").replace(" ", "%20")) \
+        if leader_url.startswith(("http://", "https://", "/")) else md_text(leader_short_id, 40)
+    header = ("**Shared diagnosis**: this node was diagnosed for %s; new issues naming the same node within "
+              "%d minutes share that job and its report.\n\n" % (link, window_minutes))
+    return header + leader_text

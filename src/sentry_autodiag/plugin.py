@@ -6,6 +6,7 @@ Sentry's post_process worker, so it does no network I/O beyond one Redis call an
 queue publish, never sleeps, and never lets an exception escape into post-processing.
 """
 import logging
+import time
 
 from sentry.exceptions import PluginError
 from sentry.plugins.bases.notify import NotificationPlugin
@@ -144,5 +145,5 @@ class AutoDiagPlugin(NotificationPlugin):
         logger.debug("autodiag.notify", extra={"group_id": group.id, "event_id": event.event_id, "node": node})
         tasks.start_diagnosis.apply_async(
             kwargs={"project_id": group.project_id, "group_id": group.id, "event_id": event.event_id,
-                    "node": node, "rejection": rejection, "since": facts.timestamp},
+                    "node": node, "rejection": rejection, "since": facts.timestamp, "queued_at": time.time()},
             queue=QUEUE)

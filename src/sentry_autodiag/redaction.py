@@ -1,7 +1,8 @@
 """Masks secrets in task output again on the plugin side.
 
 The task already masks on the node; this second pass covers other tasks, older module
-versions and anything the node-side patterns missed. Same families of secrets.
+versions and anything the node-side patterns missed. Same families of secrets. Every
+repetition is bounded: the text is hostile and must not cost quadratic time.
 """
 import re
 from typing import Tuple
@@ -13,11 +14,13 @@ _PATTERNS = [
     # private key blocks (also unterminated ones, to the end of the text)
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S | re.I),
      lambda m: "[REDACTED PRIVATE KEY]"),
-    (re.compile(r"(authorization[\"']?[ \t]*[:=][ \t]*)[^\r\n]+", re.I), lambda m: m.group(1) + MASK),
-    (re.compile(r"(bearer[ \t]+)[A-Za-z0-9._~+/=-]+", re.I), lambda m: m.group(1) + MASK),
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^/@\s:\"']+:)[^/@\s\"']+@", re.I), lambda m: m.group(1) + MASK + "@"),
+    (re.compile(r"(authorization[\"']?[ \t]{0,8}[:=][ \t]{0,8})[^\r\n]+", re.I), lambda m: m.group(1) + MASK),
+    (re.compile(r"(\bbearer[ \t]{1,8})[A-Za-z0-9._~+/=-]+", re.I), lambda m: m.group(1) + MASK),
+    (re.compile(r"(\b[a-z][a-z0-9+.-]{0,31}://[^/@\s:\"']{1,256}:)[^/@\s\"']{1,256}@", re.I),
+     lambda m: m.group(1) + MASK + "@"),
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), lambda m: MASK),
-    (re.compile(r"(" + _KEYS + r"[a-z0-9_.-]*[\"']?[ \t]*[:=][ \t]*)(\"[^\"\r\n]+\"|'[^'\r\n]+'|[^\s\"',;&<>]+)", re.I),
+    (re.compile(r"(" + _KEYS + r"[a-z0-9_.-]{0,64}[\"']?[ \t]{0,8}[:=][ \t]{0,8})"
+                r"(\"[^\"\r\n]{1,4096}\"|'[^'\r\n]{1,4096}'|[^\s\"',;&<>]{1,4096})", re.I),
      lambda m: m.group(1) + (m.group(2)[0] + MASK + m.group(2)[0] if m.group(2)[0] in "\"'" else MASK)),
 ]
 

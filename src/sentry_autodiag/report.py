@@ -68,6 +68,13 @@ def fenced(body: str, info: str = "text") -> str:
     return "%s%s\n%s\n%s" % (fence, info, body, fence)
 
 
+def _bounded(value: Any) -> str:
+    """Untrusted text cut before any processing (a margin so a secret at the cut is still
+    recognised whole and then cut away with the rest)."""
+    text = value if isinstance(value, str) else str(value)
+    return text[:MAX_SECTION_CHARS + 4096]
+
+
 def _cut(text: str, limit: int) -> (str, bool):
     if len(text) <= limit:
         return text, False
@@ -120,7 +127,7 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
         for section in report["sections"]:
             if not isinstance(section, dict):
                 continue
-            body, n = redact(visible(str(section.get("body", ""))))
+            body, n = redact(visible(_bounded(section.get("body", ""))))
             masked += n
             body, cut = _cut(body, MAX_SECTION_CHARS)
             title = "**%s** %s" % (md_text(section.get("title") or section.get("id") or "section", 80),
@@ -129,11 +136,11 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
                 title += " _(truncated)_"
             blocks.append("%s\n%s" % (title.rstrip(), fenced(body)))
     elif report is not None:
-        body, n = redact(visible(json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True)))
+        body, n = redact(visible(_bounded(json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True))))
         masked += n
         blocks.append("**Task result**\n" + fenced(_cut(body, MAX_SECTION_CHARS)[0], "json"))
     if output is not None:
-        body, n = redact(visible(output))
+        body, n = redact(visible(_bounded(output)))
         masked += n
         blocks.append("**Task output**\n" + fenced(_cut(body, MAX_SECTION_CHARS)[0]))
     footer = []

@@ -180,6 +180,16 @@ FIELDS: List[Field] = [
     Field("job_timeout", "Job timeout (seconds)", "number",
           "How long the task may run on the node (10-1800); the job is stopped after it.",
           default=120, clean=_int_between(10, 1800, "Job timeout")),
+    Field("coalesce_window", "Coalescing window (minutes)", "number",
+          "New issues naming the same node within this window share one job: the first runs it, the others "
+          "get the same report marked as shared (0-120, 0 = every issue runs its own job).",
+          default=10, clean=_int_between(0, 120, "The coalescing window")),
+    Field("max_running_jobs", "Concurrent jobs", "number",
+          "At most this many diagnosis jobs of this project run at once; the rest wait in order (1-100).",
+          default=5, clean=_int_between(1, 100, "Concurrent jobs")),
+    Field("max_waiting", "Waiting queue limit", "number",
+          "How many diagnoses may wait for a free slot; beyond it issues get a 'storm limit' note instead of a "
+          "job (0-10000).", default=100, clean=_int_between(0, 10000, "The waiting queue limit")),
     Field("email_participants", "Email the issue's participants", "bool",
           "Also email the issue's participants when the diagnostic note is added.", default=False, clean=_bool),
 ]
@@ -202,6 +212,9 @@ class Settings(NamedTuple):
     sentry_environments: List[str]
     min_level: str
     job_timeout: int
+    coalesce_window: int
+    max_running_jobs: int
+    max_waiting: int
     email_participants: bool
 
     @property
@@ -238,7 +251,7 @@ def load(get_option: Callable[[str], Any]) -> Settings:
         except (ValueError, orchestrator.ConfigurationError):
             values[field.name] = field.default
     values["sentry_environments"] = [e.strip() for e in str(values["sentry_environments"]).split(",") if e.strip()]
-    for name in ("log_lines", "job_timeout"):
+    for name in ("log_lines", "job_timeout", "coalesce_window", "max_running_jobs", "max_waiting"):
         values[name] = int(values[name] if values[name] is not None else FIELDS_BY_NAME[name].default)
     values["email_participants"] = bool(values["email_participants"])
     return Settings(**values)

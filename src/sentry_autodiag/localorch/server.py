@@ -50,6 +50,8 @@ class Faults:
     token_expires_after  after N authenticated calls the token answers 401 token-expired
     job_404_gets      each new job answers 404 to its first N GETs
     oversized_nodes   nodes whose task output exceeds the pxp-agent message size
+    skipped_nodes     nodes the orchestrator skips (state "skipped", no run)
+    hangs             the next N requests wait `hang_seconds` before answering (client timeouts)
     """
 
     def __init__(self):
@@ -63,6 +65,9 @@ class Faults:
         self.token_expires_after: Optional[int] = None
         self.job_404_gets = 0
         self.oversized_nodes: Set[str] = set()
+        self.skipped_nodes: Set[str] = set()
+        self.hangs = 0
+        self.hang_seconds = 5.0
 
     def take(self, attribute) -> bool:
         """Consumes one of a counted fault; True when it applies to this request."""
@@ -325,6 +330,10 @@ class LocalOrchestrator:
                 with job.lock:
                     entry.update(state="stopped", finish_timestamp=_now())
                 return
+            if node in self.faults.skipped_nodes:
+                with job.lock:
+                    entry.update(state="skipped", finish_timestamp=_now())
+                return
             if node in self.faults.offline_nodes or not self.inventory.get(node, False):
                 with job.lock:
                     entry.update(state="errored", finish_timestamp=_now(), result={"_error": {
@@ -474,6 +483,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body_bytes = self.rfile.read(size)
         if orch.faults.take("resets"):
             return self._reset()
+        if orch.faults.take("hangs"):
+            time.sleep(orch.faults.hang_seconds)
         status = orch.faults.take("http_errors")
         if status:
             return self._send(status, _err("puppetlabs.orchestrator/unknown-error", "Injected HTTP %d" % status))
