@@ -9,6 +9,7 @@ environment and silently does nothing). So, as the ingest consumer and Celery do
 3. run `post_process_group` with the recorded arguments, with Sentry's task runner on,
    so that everything it queues (our plugin's tasks) runs too.
 """
+import contextlib
 import time
 import uuid
 from typing import List, NamedTuple, Optional
@@ -65,8 +66,12 @@ def python_error_event(server_name="web01.example.com", message="ZeroDivisionErr
     return data
 
 
-def send_event(project, data) -> SavedEvent:
-    """Sends one event through save_event → post_process_group → rules → plugins."""
+def send_event(project, data, run_tasks: bool = True) -> SavedEvent:
+    """Sends one event through save_event → post_process_group → rules → plugins.
+
+    With run_tasks=False, tasks that post-processing queues are published to the broker
+    instead of running inline (for tests that run a real Celery worker).
+    """
     manager = EventManager(dict(data))
     manager.normalize()
     normalized = dict(manager.get_data())
@@ -86,7 +91,7 @@ def send_event(project, data) -> SavedEvent:
     assert len(dispatched) == 1, "save_event did not dispatch post-processing: %r" % dispatched
     event_id, project_id, group_id, is_new, is_regression, is_new_env, primary_hash = dispatched[0]
 
-    with TaskRunner():
+    with (TaskRunner() if run_tasks else contextlib.nullcontext()):
         post_process_group(
             is_new=is_new,
             is_regression=is_regression,

@@ -153,6 +153,7 @@ class LocalOrchestrator:
         self.jobs: Dict[str, _Job] = {}
         self.calls: Dict[str, int] = {}
         self.task_runs = 0
+        self.max_concurrent_jobs = 0   # peak of jobs not yet done, seen at job creation
         self._authenticated_calls = 0
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -297,6 +298,8 @@ class LocalOrchestrator:
             job = _Job(name, spec, environment, body["params"], nodes, body.get("description"),
                        body.get("userdata"), timeout, self.owner, self.faults.job_404_gets)
             self.jobs[name] = job
+            busy = sum(1 for j in self.jobs.values() if j.state() not in ("finished", "failed", "stopped"))
+            self.max_concurrent_jobs = max(self.max_concurrent_jobs, busy)
         for node in nodes:
             self._pool.submit(self._run_node, job, node)
         return 202, {"job": {"id": "%s%s/jobs/%s" % (self.url, API, name), "name": name}}
