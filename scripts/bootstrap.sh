@@ -62,7 +62,7 @@ apt_install() {
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root or install them)"
     say "installing ${missing[*]} with apt"
-    apt-get update -qq >/dev/null
+    if [ ! -f "$VAR/apt-updated" ]; then apt-get update -qq >/dev/null && touch "$VAR/apt-updated"; fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
@@ -101,6 +101,10 @@ start_postgres() {
 }
 
 apt_install redis-server shellcheck strace
+# For the browser test only: when it cannot be installed that test says so and skips.
+if ! apt_install chromium chromium-driver 2>/dev/null; then
+    say "warning: chromium could not be installed; the browser test will be skipped"
+fi
 setup_venv
 start_postgres
 start_redis

@@ -3,6 +3,7 @@
 # local orchestrator running the real diagnostics::collect on this machine; sends one
 # error event and prints the note Sentry's worker wrote. Second runs reuse everything.
 # `make demo-stop` (scripts/demo.sh stop) stops what this script started, nothing else.
+# `scripts/demo.sh prepare` only sets up the instance (database, users, project).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +64,19 @@ fi
 say "admin user, team 'ops', project 'checkout', API token"
 DEMO_STATE="$VAR/state.json" "$SENTRY" exec "$ROOT/demo/autodiag_demo/setup_instance.py" >>"$VAR/setup.log" 2>&1 \
     || die "instance set-up failed; see $VAR/setup.log"
+
+# `scripts/demo.sh prepare`: the instance only (used by the browser test), no services.
+if [ "${1:-}" = prepare ]; then exit 0; fi
+
+# A service started before the plugin's code last changed would run old code: restart it.
+for name in web worker orchestrator; do
+    if alive "$name" && [ -n "$(find "$ROOT/src" "$ROOT/demo" "$ROOT/puppet" -newer "$VAR/$name.pid" -type f -print -quit)" ]; then
+        say "restarting $name (the code changed since it started)"
+        kill -TERM -- "-$(cat "$VAR/$name.pid")" 2>/dev/null || true
+        for _ in $(seq 100); do alive "$name" || break; sleep 0.1; done
+        rm -f "$VAR/$name.pid"
+    fi
+done
 
 say "application log on this 'node': $LOG_DIR/app.log"
 mkdir -p "$LOG_DIR"

@@ -5,6 +5,8 @@ Idempotent. Writes {"org", "project", "api_token"} as JSON to the path in $DEMO_
 import json
 import os
 
+import sentry
+from sentry import options
 from sentry.models import ApiToken, Organization, OrganizationMember, Project, Team, User
 
 EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
@@ -27,6 +29,12 @@ token = ApiToken.objects.filter(user=user).first()
 if token is None:
     token = ApiToken.objects.create(user=user, scope_list=[
         "org:read", "project:read", "project:write", "project:admin", "event:read", "event:write", "alerts:write"])
+# What the first-run wizard would ask: mark the installation configured.
+if options.get("sentry:version-configured") != sentry.get_version():
+    options.set("system.admin-email", EMAIL)
+    options.set("auth.allow-registration", False)
+    options.set("beacon.anonymous", True)
+    options.set("sentry:version-configured", sentry.get_version())
 with open(os.environ["DEMO_STATE"], "w") as fh:
     json.dump({"org": org.slug, "project": project.slug, "project_id": project.id,
                "api_token": token.token, "email": EMAIL, "password": PASSWORD}, fh)
