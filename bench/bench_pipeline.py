@@ -4,13 +4,11 @@ Targets (issue 5): notify() adds <= 1 ms p95 to post-processing; the note row ex
 <= 1 s p95 after the orchestrator marks the node finished; <= 1 poll/s on average.
 """
 import datetime
-import statistics
 import time
-import uuid
 
 import pytest
 from sentry.eventstore.models import Event
-from sentry.models import Activity, Group
+from sentry.models import Activity
 from sentry.plugins.base import Notification, plugins
 from sentry.testutils.cases import TestCase
 from sentry.types.activity import ActivityType

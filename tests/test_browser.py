@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ import pytest
 import requests
 
 from sentry_autodiag import settings as settings_mod
+from net_helpers import unused_port
 from sentry_autodiag.localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,14 +39,6 @@ def chromium_or_skip():
     pytest.skip("Chromium cannot be installed here: %s" % reason)
 
 
-def free_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def sentry_web():
     """The demo instance (scripts/demo.sh prepare) served by `sentry run web` on a free port."""
@@ -55,7 +47,7 @@ def sentry_web():
     clean = {k: v for k, v in os.environ.items() if k not in ("_SENTRY_SKIP_CONFIGURATION", "DJANGO_SETTINGS_MODULE")}
     subprocess.run([os.path.join(ROOT, "scripts", "demo.sh"), "prepare"], check=True, stdout=subprocess.DEVNULL,
                    env=clean)
-    port = free_port()
+    port = unused_port()
     conf = tempfile.mkdtemp(prefix="autodiag-web-")
     env = dict(clean, SENTRY_CONF=conf, PYTHONPATH=os.path.join(ROOT, "demo"))
     python = os.path.join(ROOT, ".venv", "bin", "python")

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from net_helpers import unused_port
 from sentry_autodiag import orchestrator as oc
 from sentry_autodiag.localorch.server import LocalOrchestrator
 from sentry_autodiag.localorch import pki
@@ -256,11 +257,7 @@ def test_slow_task_fault_delays_the_node(client, orch):
 
 
 def test_connection_refused_is_retryable(orch):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    with oc.OrchestratorClient("https://localhost:%d" % port, "t", orch.ca_pem) as c:
+    with oc.OrchestratorClient("https://localhost:%d" % unused_port(), "t", orch.ca_pem) as c:
         with pytest.raises(oc.TransientError) as exc:
             c.inventory(["x"])
     assert "unreachable" in exc.value.message

@@ -1,10 +1,10 @@
 """Storm control against the real Redis: coalescing, the running cap, the waiting queue."""
-import socket
 import threading
 
 import pytest
 import redis as redis_py
 
+from net_helpers import unused_port
 from sentry_autodiag.storm import StormControl
 
 REDIS_DB = 14  # not Sentry's test db (9): these tests need no Sentry
@@ -103,10 +103,6 @@ def test_waiting_queue_is_fifo_bounded_and_front_insertable(client):
 
 
 def test_redis_unavailable_raises_for_the_caller_to_fall_back():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    storm = StormControl(redis_py.StrictRedis(port=port, socket_connect_timeout=0.5), project_id=1)
+    storm = StormControl(redis_py.StrictRedis(port=unused_port(), socket_connect_timeout=0.5), project_id=1)
     with pytest.raises(redis_py.exceptions.ConnectionError):
         storm.join("web01", "a", {})

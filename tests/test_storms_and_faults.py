@@ -1,33 +1,23 @@
 """Alert storms, faults and hostile input in Sentry's pipeline: nothing lost, nothing
 duplicated, nothing dangerous."""
 import re
-import socket
 from unittest import mock
 
 import mistune
-import pytest
 import redis as redis_py
 from sentry.models import Activity, Group
 from sentry.testutils.cases import TestCase
 from sentry.types.activity import ActivityType
 
-from sentry_autodiag import orchestrator as oc
 from sentry_autodiag import report, tasks as autodiag_tasks
+from autodiag_case import AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
+from net_helpers import unused_port
 from sentry_harness import python_error_event, send_event
-from test_end_to_end import AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
 
 
 def render_html(markdown_text):
     """CommonMark rendering WITH raw HTML allowed: anything dangerous outside code shows up."""
     return mistune.create_markdown(escape=False)(markdown_text)
-
-
-def closed_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class StormAndFaultTest(AutoDiagCase, TestCase):
@@ -69,7 +59,7 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
         assert len(self.orch.jobs) == 1
 
     def test_without_redis_every_issue_is_still_diagnosed(self):
-        dead = redis_py.StrictRedis(port=closed_port(), socket_connect_timeout=0.2)
+        dead = redis_py.StrictRedis(port=unused_port(), socket_connect_timeout=0.2)
         with mock.patch.object(autodiag_tasks, "_redis", return_value=dead), \
                 self.assertLogs("sentry_autodiag", level="WARNING") as logs:
             saved = [send_event(self.project, python_error_event(fingerprint=["r%d" % i])) for i in range(2)]
@@ -102,7 +92,7 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
     # --- faults: one per row ---------------------------------------------------------------
 
     def test_connection_refused_is_retried_then_noted(self):
-        self.plugin.set_option("url", "https://localhost:%d" % closed_port(), self.project)
+        self.plugin.set_option("url", "https://localhost:%d" % unused_port(), self.project)
         note = self.only_note(send_event(self.project, python_error_event()))
         assert "orchestrator unreachable" in note and "tried 5 time" in note and "unreachable" in note
 

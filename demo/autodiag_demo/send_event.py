@@ -10,7 +10,6 @@ import uuid
 from sentry.event_manager import EventManager
 from sentry.eventstore.processing import event_processing_store
 from sentry.models import GroupHash
-from sentry.nodestore.base import NodeStorage  # noqa: F401 (documents where the event lands)
 from sentry.eventstore.models import Event
 from sentry.tasks.store import save_event
 
