@@ -184,3 +184,18 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
         assert "\u202e" not in note and "\x1b" not in note and "\\u202e" in note
         assert html.count("<pre>") == 2  # each section is exactly one code block
         assert "\\[truncated\\]" in note or "… [truncated]" in note
+
+    def test_oversized_output_is_a_failed_node_with_a_bounded_note(self):
+        self.orch.faults.oversized_nodes.add("web01.example.com")  # pxp-agent's 64 MiB limit, scaled down
+        note = self.only_note(send_event(self.project, python_error_event()))
+        assert "❌ failed" in note
+        assert "`puppetlabs.pxp-agent/output-too-large`" in note and len(note) < 2000
+
+    def test_binary_and_invalid_utf8_output_renders_valid_and_inert(self):
+        self.plugin.set_option("task", "sample::binary", self.project)
+        note = self.only_note(send_event(self.project, python_error_event()))
+        note.encode("utf-8")  # valid text
+        assert "\x1b" not in note and "\x00" not in note and "\x07" not in note
+        assert "\\x1b[2J" in note and "\ufffd" in note and "token=[REDACTED]" in note and "abc123" not in note
+        html = render_html(note)
+        assert "<script" not in html and html.count("<pre>") == 1
