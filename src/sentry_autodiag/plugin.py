@@ -17,8 +17,6 @@ from sentry_autodiag.sentry_glue import event_facts, load_settings
 
 logger = logging.getLogger("sentry_autodiag")
 
-QUEUE = "autodiag"
-
 
 class AutoDiagPlugin(NotificationPlugin):
     """Runs Puppet's diagnostics::collect on the event's server and notes the report."""
@@ -48,6 +46,8 @@ class AutoDiagPlugin(NotificationPlugin):
         return ["sentry_autodiag.tasks"]
 
     def get_worker_queues(self):
+        from sentry_autodiag.tasks import QUEUE
+
         return [QUEUE]
 
     # --- settings form ---------------------------------------------------------------
@@ -79,9 +79,8 @@ class AutoDiagPlugin(NotificationPlugin):
 
     @staticmethod
     def _validator(name):
+        # Sentry has already replaced an empty secret by the saved one before validators run.
         def validate(value, project=None, actor=None):
-            if name == "token" and not value and project is not None:
-                return value  # empty secret: Sentry keeps the saved one
             try:
                 return settings_mod.clean_field(name, value)
             except ValueError as exc:
@@ -146,4 +145,4 @@ class AutoDiagPlugin(NotificationPlugin):
         tasks.start_diagnosis.apply_async(
             kwargs={"project_id": group.project_id, "group_id": group.id, "event_id": event.event_id,
                     "node": node, "rejection": rejection, "since": facts.timestamp, "queued_at": time.time()},
-            queue=QUEUE)
+            queue=tasks.QUEUE)

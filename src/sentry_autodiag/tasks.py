@@ -106,19 +106,18 @@ def _finish(group: Group, diagnosis_id: str, text: str, config, outcome: str,
         metrics.incr("autodiag.diagnosis.failed", tags={"reason": outcome})
     if not lead:
         return
+    result = {"text": text, "outcome": outcome, "group_id": group.id, "short_id": group.qualified_short_id,
+              "url": group.get_absolute_url()}
     try:
         storm = _storm(config, group.project_id)
-        followers = storm.publish(diagnosis_id, {"text": text, "outcome": outcome, "group_id": group.id,
-                                                 "short_id": group.qualified_short_id,
-                                                 "url": group.get_absolute_url()})
+        followers = storm.publish(diagnosis_id, result)
         storm.release(diagnosis_id)
         waiting = storm.next_waiting()
     except Exception:
         logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
         return
     for follower in followers:
-        _share(follower, {"text": text, "outcome": outcome, "group_id": group.id,
-                          "short_id": group.qualified_short_id, "url": group.get_absolute_url()}, config)
+        _share(follower, result, config)
     if waiting:
         _later(start_diagnosis, waiting)
 
