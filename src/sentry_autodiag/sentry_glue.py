@@ -57,8 +57,7 @@ def write_note_once(group, diagnosis_id: str, text: str, send_notification: bool
 
 
 def has_note(group, diagnosis_id: str) -> bool:
-    notes = Activity.objects.filter(group_id=group.id, type=ActivityType.NOTE.value, user_id=None)
-    return any((a.data or {}).get(NOTE_MARKER, {}).get("diagnosis") == diagnosis_id for a in notes)
+    return any(a.data[NOTE_MARKER].get("diagnosis") == diagnosis_id for a in autodiag_notes(group))
 
 
 def autodiag_notes(group):
