@@ -165,11 +165,12 @@ class EndToEndTest(AutoDiagCase, TestCase):
 
     def test_retried_note_writing_never_duplicates(self):
         from sentry.models import Group
+        from sentry_autodiag.diagnosis import diagnosis_id
         from sentry_autodiag.sentry_glue import write_note_once
 
         saved = send_event(self.project, python_error_event())
         group = Group.objects.get(id=saved.group_id)
-        assert write_note_once(group, "%s:%s" % (group.id, saved.event_id), "again", False) is False
+        assert write_note_once(group, diagnosis_id(group.id, saved.event_id), "again", False) is False
         assert len(self.notes(saved.group_id)) == 1
 
 

@@ -34,6 +34,11 @@ HINTS = {
 }
 
 
+def diagnosis_id(group_id: int, event_id: str) -> str:
+    """One diagnosis per issue and triggering event: the key of its note, storm claim and job."""
+    return "%s:%s" % (group_id, event_id)
+
+
 def next_poll_interval(elapsed: float, previous: Optional[float]) -> float:
     """0.5 s, then 1 s steady; after 10 s of running, ×1.5 per poll up to 5 s."""
     if previous is None:

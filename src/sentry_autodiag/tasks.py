@@ -129,7 +129,7 @@ def _share(follower: Dict[str, Any], result: Dict[str, Any], config) -> None:
     except Group.DoesNotExist:
         return
     text = diagnosis.shared_note(result["text"], result["short_id"], result["url"], config.coalesce_window)
-    _note(group, "%s:%s" % (follower["group_id"], follower["event_id"]), text, config,
+    _note(group, diagnosis.diagnosis_id(follower["group_id"], follower["event_id"]), text, config,
           "shared-" + result["outcome"], follower.get("queued_at"))
 
 
@@ -146,7 +146,7 @@ def start_diagnosis(self, project_id: int, group_id: int, event_id: str, node: O
         group = Group.objects.get(id=group_id, project_id=project_id)
     except Group.DoesNotExist:
         return  # the issue was deleted meanwhile
-    diagnosis_id = "%s:%s" % (group_id, event_id)
+    diagnosis_id = diagnosis.diagnosis_id(group_id, event_id)
     if attempt == 1 and not lead and not claim_issue(group_id, event_id):
         logger.info("autodiag.skipped.already-diagnosed", extra={"group_id": group_id, "event_id": event_id})
         return
@@ -248,7 +248,7 @@ def poll_job(self, project_id: int, group_id: int, event_id: str, node: str, job
     except Group.DoesNotExist:
         return
     config = load_settings(plugins.get("autodiag"), group.project)
-    diagnosis_id = "%s:%s" % (group_id, event_id)
+    diagnosis_id = diagnosis.diagnosis_id(group_id, event_id)
     ctx = _context(config, node, job)
 
     def finish(text, outcome):
