@@ -8,7 +8,7 @@ again; and the whole note is bounded, with an explicit truncation marker.
 """
 import json
 import re
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from .redaction import redact
 
@@ -75,6 +75,14 @@ def _bounded(value: Any) -> str:
     return text[:MAX_SECTION_CHARS + 4096]
 
 
+def _untrusted_block(value: Any) -> Tuple[str, int, bool]:
+    """Task text made safe for a fenced block: bounded, control characters visible,
+    secrets masked, cut to the section size. Returns (text, masks applied, was cut)."""
+    text, masked = redact(visible(_bounded(value)))
+    text, cut = _cut(text, MAX_SECTION_CHARS)
+    return text, masked, cut
+
+
 def _cut(text: str, limit: int) -> (str, bool):
     if len(text) <= limit:
         return text, False
@@ -127,22 +135,21 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
         for section in report["sections"]:
             if not isinstance(section, dict):
                 continue
-            body, n = redact(visible(_bounded(section.get("body", ""))))
+            body, n, cut = _untrusted_block(section.get("body", ""))
             masked += n
-            body, cut = _cut(body, MAX_SECTION_CHARS)
             title = "**%s** %s" % (md_text(section.get("title") or section.get("id") or "section", 80),
                                    md_code(section.get("command", ""), 160) if section.get("command") else "")
             if section.get("truncated") is True or cut:
                 title += " _(truncated)_"
             blocks.append("%s\n%s" % (title.rstrip(), fenced(body)))
     elif report is not None:
-        body, n = redact(visible(_bounded(json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True))))
+        body, n, _ = _untrusted_block(json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True))
         masked += n
-        blocks.append("**Task result**\n" + fenced(_cut(body, MAX_SECTION_CHARS)[0], "json"))
+        blocks.append("**Task result**\n" + fenced(body, "json"))
     if output is not None:
-        body, n = redact(visible(_bounded(output)))
+        body, n, _ = _untrusted_block(output)
         masked += n
-        blocks.append("**Task output**\n" + fenced(_cut(body, MAX_SECTION_CHARS)[0]))
+        blocks.append("**Task output**\n" + fenced(body))
     footer = []
     node_masked = report.get("redactions") if report else None
     if isinstance(node_masked, int) and node_masked > 0 or masked:
