@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Optional, Set
 from urllib.parse import unquote, urlsplit
 
+from ..orchestrator import DONE_JOB_STATES, DONE_NODE_STATES
 from . import pki, pql, taskrunner
 
 DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "puppet"))
@@ -113,9 +114,12 @@ class _Job:
             counts[node["state"]] = counts.get(node["state"], 0) + 1
         return counts
 
+    def done(self):
+        return self.state() in DONE_JOB_STATES
+
     def state(self):
         states = [n["state"] for n in self.nodes.values()]
-        if all(s in ("finished", "failed", "errored", "skipped", "stopped") for s in states):
+        if all(s in DONE_NODE_STATES for s in states):
             if self.stopping or "stopped" in states:
                 return "stopped"
             return "failed" if any(s in ("failed", "errored") for s in states) else "finished"
@@ -219,7 +223,7 @@ class LocalOrchestrator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                busy = [j for j in self.jobs.values() if j.state() not in ("finished", "failed", "stopped")]
+                busy = [j for j in self.jobs.values() if not j.done()]
             if not busy:
                 return True
             time.sleep(0.02)
@@ -298,7 +302,7 @@ class LocalOrchestrator:
             job = _Job(name, spec, environment, body["params"], nodes, body.get("description"),
                        body.get("userdata"), timeout, self.owner, self.faults.job_404_gets)
             self.jobs[name] = job
-            busy = sum(1 for j in self.jobs.values() if j.state() not in ("finished", "failed", "stopped"))
+            busy = sum(1 for j in self.jobs.values() if not j.done())
             self.max_concurrent_jobs = max(self.max_concurrent_jobs, busy)
         for node in nodes:
             self._pool.submit(self._run_node, job, node)
@@ -321,36 +325,32 @@ class LocalOrchestrator:
             return None, (400, _err("puppetlabs.orchestrator/empty-target", "No nodes were found for the specified target."))
         return list(self.node_groups[group]), None
 
+    @staticmethod
+    def _settle(job: _Job, entry: Dict[str, Any], state: str, **fields):
+        """A node's final state, stamped, under the job's lock."""
+        with job.lock:
+            entry.update(state=state, finish_timestamp=_now(), **fields)
+
     def _run_node(self, job: _Job, node: str):
         entry = job.nodes[node]
         try:
+            if job.cancel.is_set():
+                return self._settle(job, entry, "stopped")
             with job.lock:
-                if job.cancel.is_set():
-                    entry.update(state="stopped", finish_timestamp=_now())
-                    return
                 entry["state"] = "ready"
             if self.faults.slow_start and job.cancel.wait(self.faults.slow_start):
-                with job.lock:
-                    entry.update(state="stopped", finish_timestamp=_now())
-                return
+                return self._settle(job, entry, "stopped")
             if node in self.faults.skipped_nodes:
-                with job.lock:
-                    entry.update(state="skipped", finish_timestamp=_now())
-                return
+                return self._settle(job, entry, "skipped")
             if node in self.faults.offline_nodes or not self.inventory.get(node, False):
-                with job.lock:
-                    entry.update(state="errored", finish_timestamp=_now(), result={"_error": {
-                        "kind": "puppetlabs.orchestrator/execution-failure",
-                        "msg": "%s is not connected to the PCP broker" % node, "details": {"node": node}}},
-                        details={"message": "%s is not connected to the PCP broker" % node})
-                return
+                message = "%s is not connected to the PCP broker" % node
+                return self._settle(job, entry, "errored", details={"message": message}, result={"_error": {
+                    "kind": "puppetlabs.orchestrator/execution-failure", "msg": message, "details": {"node": node}}})
             with job.lock:
                 entry.update(state="running", start_timestamp=_now())
             delay = self.faults.task_delay(node)
             if delay and job.force.wait(delay):
-                with job.lock:
-                    entry.update(state="stopped", finish_timestamp=_now())
-                return
+                return self._settle(job, entry, "stopped")
             env = dict(self.task_env)
             env.update(self.node_env.get(node, {}))
             with self._lock:
@@ -358,17 +358,14 @@ class LocalOrchestrator:
             outcome = taskrunner.run_task(job.task, job.params, target=node, timeout=job.timeout, extra_env=env,
                                           cancel=job.force,
                                           max_output=1024 if node in self.faults.oversized_nodes else taskrunner.MAX_OUTPUT_BYTES)
-            with job.lock:
-                state = "stopped" if job.force.is_set() and outcome.exit_code is None else outcome.state
-                entry.update(state=state, result=outcome.result, duration=round(outcome.duration, 3),
-                             finish_timestamp=_now())
+            state = "stopped" if job.force.is_set() and outcome.exit_code is None else outcome.state
+            self._settle(job, entry, state, result=outcome.result, duration=round(outcome.duration, 3))
         except Exception as exc:  # the orchestrator itself must never leave a node hanging
-            with job.lock:
-                entry.update(state="errored", finish_timestamp=_now(), result={"_error": {
-                    "kind": "puppetlabs.orchestrator/execution-failure", "msg": str(exc), "details": {}}})
+            self._settle(job, entry, "errored", result={"_error": {
+                "kind": "puppetlabs.orchestrator/execution-failure", "msg": str(exc), "details": {}}})
         finally:
             with job.lock:
-                if job.state() in ("finished", "failed", "stopped") and not job.finished:
+                if job.done() and not job.finished:
                     job.finished = _now()
 
     def get_job(self, name):
@@ -407,7 +404,7 @@ class LocalOrchestrator:
         if status:
             return status, job
         with job.lock:
-            if job.state() not in ("finished", "failed", "stopped"):
+            if not job.done():
                 job.stopping = True
                 job.cancel.set()
                 if body.get("force"):
