@@ -4,16 +4,25 @@ Contract (puppet-specifications, tasks/): `<module>/tasks/<name>.json` + one exe
 implementation; params as a JSON object on stdin and/or `PT_<name>` variables per
 `input_method`; stdout that parses as a JSON object is the result, anything else is
 wrapped as `{"_output": stdout}`; a non-zero exit or an `_error` key means failure.
+
+Metadata `files` (top level and the chosen implementation's) are staged the way
+pxp-agent and Bolt stage them: a fresh install dir holding `<module>/tasks/<impl>` and
+every listed file at `<module>/<mount>/<path>`; the task runs from there and gets the
+dir as `_installdir`; the dir is removed afterwards. Entries are resolved and refused as
+Puppet's loader does (Puppet::Module::Task.find_extra_files): `<module>/<mount>/<path>`
+with mount one of files, lib, scripts, tasks; a directory must end in "/" and brings
+every file below it; nothing may leave its module's mount (no "..", no symlinks out).
 """
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from . import puppet_types
 
@@ -22,6 +31,7 @@ MAX_OUTPUT_BYTES = 64 * 1024 * 1024  # pxp-agent's max-message-size
 METADATA_KEYS = {"description", "puppet_task_version", "supports_noop", "input_method",
                  "parameters", "files", "implementations", "private", "extensions", "remote"}
 INPUT_METHODS = {"stdin", "environment", "both", "powershell"}
+FILE_MOUNTS = ("files", "lib", "scripts", "tasks")  # Puppet::Module::Task::MOUNTS
 
 
 class TaskNotFound(LookupError):
@@ -38,6 +48,8 @@ class TaskSpec(NamedTuple):
     metadata: Dict[str, Any]
     executable: str
     input_method: str
+    # (name relative to the install dir, absolute source path) of each metadata `files` entry
+    files: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def full_name(self):
@@ -83,9 +95,84 @@ def load_task(modules_dir: str, task: str) -> TaskSpec:
     if not candidates:
         raise TaskNotFound("task %s::%s not found in %s" % (module, name, modules_dir))
     input_method = metadata.get("input_method") or "both"
+    impl: Dict[str, Any] = {}
     if impls:
-        input_method = impls[0].get("input_method") or input_method
-    return TaskSpec(module, name, metadata, os.path.join(tasks_dir, candidates[0]), input_method)
+        impl = next(i for i in impls if i.get("name") == candidates[0])
+        input_method = impl.get("input_method") or input_method
+    entries = []
+    for owner in (metadata, impl):
+        listed = owner.get("files") or []
+        if not isinstance(listed, list):
+            raise TaskMetadataError("The 'files' task metadata expects an array, got %r." % (listed,))
+        entries.extend(listed)
+    files = resolve_files(modules_dir, list(dict.fromkeys(entries)))
+    return TaskSpec(module, name, metadata, os.path.join(tasks_dir, candidates[0]), input_method, tuple(files))
+
+
+def resolve_files(modules_dir: str, entries: List[Any]) -> List[Tuple[str, str]]:
+    """Metadata `files` entries → [(install-dir relative name, source path)], refused like Puppet.
+
+    Why: a task with helper files only runs when the runner brings them along; an entry
+    that names a path outside its module's mount must never be copied.
+    """
+    root = os.path.abspath(modules_dir)
+    found: List[Tuple[str, str]] = []
+    for entry in entries:
+        if not isinstance(entry, str) or not entry:
+            raise TaskMetadataError("task metadata files entries must be non-empty strings, got %r" % (entry,))
+        parts = entry.split("/", 2)
+        module, mount, rest = parts[0], parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
+        if not TASK_NAME.match(module) or not os.path.isdir(os.path.join(root, module)):
+            raise TaskMetadataError("Could not find module %s containing task file %s" % (module, entry))
+        if mount not in FILE_MOUNTS:
+            raise TaskMetadataError("Files must be saved in module directories that Puppet makes available "
+                                    "via mount points: %s" % ", ".join(FILE_MOUNTS))
+        if entry.startswith("/") or any(p in (".", "..") for p in rest.rstrip("/").split("/")) or \
+                "//" in entry or "\\" in entry:
+            raise TaskMetadataError("File pathnames cannot include relative paths: %s" % entry)
+        mount_dir = os.path.realpath(os.path.join(root, module, mount))
+        path = os.path.join(root, module, mount, rest)
+        if not _inside(os.path.realpath(path), mount_dir):
+            raise TaskMetadataError("%s leaves the %s directory of module %s" % (entry, mount, module))
+        if not os.path.exists(path):
+            raise TaskMetadataError("Could not find %s on disk" % path)
+        if os.path.isdir(path):
+            if not entry.endswith("/"):
+                raise TaskMetadataError("Directories specified in task metadata must include a trailing slash: %s"
+                                        % entry)
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames.sort()
+                for fname in sorted(filenames):
+                    source = os.path.join(dirpath, fname)
+                    if not _inside(os.path.realpath(source), mount_dir):
+                        raise TaskMetadataError("%s leaves the %s directory of module %s" % (source, mount, module))
+                    found.append(("%s/%s/%s" % (module, mount, os.path.relpath(source, os.path.join(root, module, mount))),
+                                  source))
+        else:
+            if entry.endswith("/"):
+                raise TaskMetadataError("Files specified in task metadata cannot include a trailing slash: %s" % entry)
+            found.append((entry, path))
+    return list(dict(found).items())
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def stage_files(spec: TaskSpec) -> str:
+    """Builds a fresh install dir (`<module>/tasks/<impl>` plus every `files` entry); the caller removes it."""
+    installdir = tempfile.mkdtemp(prefix="localorch-task-")
+    try:
+        os.chmod(installdir, 0o700)
+        targets = [("%s/tasks/%s" % (spec.module, os.path.basename(spec.executable)), spec.executable)]
+        for name, source in targets + list(spec.files):
+            dest = os.path.join(installdir, *name.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy2(source, dest)  # keeps the executable bit
+        return installdir
+    except BaseException:
+        shutil.rmtree(installdir, ignore_errors=True)
+        raise
 
 
 def check_metadata(metadata: Dict[str, Any]) -> None:
@@ -136,10 +223,12 @@ def validate_params(spec: TaskSpec, params: Any) -> List[str]:
     return errors
 
 
-def task_input(spec: TaskSpec, params: Dict[str, Any], target: str):
+def task_input(spec: TaskSpec, params: Dict[str, Any], target: str, installdir: Optional[str] = None):
     """The stdin bytes and PT_* variables a runner passes, per input_method."""
     full = dict(params)
     full["_task"] = spec.full_name
+    if installdir is not None:
+        full["_installdir"] = installdir
     full["_target"] = {"name": target}
     stdin = json.dumps(full).encode() if spec.input_method in ("stdin", "both", "powershell") else b""
     env = {}
@@ -175,13 +264,25 @@ def run_task(spec: TaskSpec, params: Dict[str, Any], target: str = "localhost", 
     Setting `cancel` kills the task (its whole process group): the outcome is failed with
     exit_code None, as for a timeout.
     """
-    stdin, env_params = task_input(spec, params, target)
+    installdir = stage_files(spec) if spec.files else None
+    try:
+        return _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, installdir)
+    finally:
+        if installdir:
+            shutil.rmtree(installdir, ignore_errors=True)
+
+
+def _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, installdir) -> TaskOutcome:
+    stdin, env_params = task_input(spec, params, target, installdir)
+    executable = spec.executable
+    if installdir:
+        executable = os.path.join(installdir, spec.module, "tasks", os.path.basename(spec.executable))
     env = dict(os.environ)
     env.update(extra_env or {})
     env.update(env_params)
     start = time.monotonic()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([spec.executable], stdin=subprocess.PIPE, stdout=out,
+        proc = subprocess.Popen([executable], stdin=subprocess.PIPE, stdout=out,
                                 stderr=subprocess.DEVNULL, env=env, cwd=cwd or "/",
                                 start_new_session=True)
         try:

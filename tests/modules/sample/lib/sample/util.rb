@@ -1,0 +1,1 @@
+# a lib/ file staged for sample::helper
