@@ -8,7 +8,7 @@ from sentry.testutils.cases import APITestCase, TestCase
 from sentry.types.activity import ActivityType
 
 from autodiag_case import AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
-from sentry_autodiag import tasks as autodiag_tasks
+from sentry_autodiag import flow
 from sentry_harness import python_error_event, send_event
 
 
@@ -142,7 +142,7 @@ class EndToEndTest(AutoDiagCase, TestCase):
         self.orch.faults.slow_start = 60
         self.plugin.set_option("job_timeout", 10, self.project)
         # the deadline passes ~0.5 s after the start
-        with mock.patch.object(autodiag_tasks, "DEADLINE_GRACE", -9.5):
+        with mock.patch.object(flow, "DEADLINE_GRACE", -9.5):
             saved = send_event(self.project, python_error_event())
         note = self.only_note(saved)
         assert "timed out" in note and "stopped through the orchestrator" in note

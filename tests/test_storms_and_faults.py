@@ -9,7 +9,7 @@ from sentry.models import Activity, Group
 from sentry.testutils.cases import TestCase
 from sentry.types.activity import ActivityType
 
-from sentry_autodiag import report, tasks as autodiag_tasks
+from sentry_autodiag import flow, report, sentry_glue, tasks as autodiag_tasks
 from autodiag_case import AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
 from net_helpers import unused_port
 from sentry_harness import python_error_event, send_event
@@ -24,6 +24,11 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
     def setUp(self):
         super().setUp()
         self.configure()
+
+    def storm(self):
+        """The project's storm state, as the plugin's flow sees it."""
+        config = sentry_glue.load_settings(self.plugin, self.project)
+        return flow.Flow(sentry_glue.PluginFrontEnd(self.plugin, None)).storm(config, self.project.id)
 
     def all_notes(self):
         return list(Activity.objects.filter(project_id=self.project.id, type=ActivityType.NOTE.value))
@@ -60,7 +65,7 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
 
     def test_without_redis_every_issue_is_still_diagnosed(self):
         dead = redis_py.StrictRedis(port=unused_port(), socket_connect_timeout=0.2)
-        with mock.patch.object(autodiag_tasks, "_redis", return_value=dead), \
+        with mock.patch.object(sentry_glue, "sentry_redis", return_value=dead), \
                 self.assertLogs("sentry_autodiag", level="WARNING") as logs:
             saved = [send_event(self.project, python_error_event(fingerprint=["r%d" % i])) for i in range(2)]
         assert all("✅ finished" in self.only_note(s) for s in saved)
@@ -70,7 +75,7 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
     def test_storm_limit_gives_a_note_instead_of_silent_loss(self):
         self.plugin.set_option("max_running_jobs", 1, self.project)
         self.plugin.set_option("max_waiting", 0, self.project)
-        storm = autodiag_tasks._storm(autodiag_tasks.load_settings(self.plugin, self.project), self.project.id)
+        storm = self.storm()
         storm.acquire("someone-else", hold=300)  # another diagnosis holds the only slot
         saved = send_event(self.project, python_error_event())
         note = self.only_note(saved)
@@ -78,8 +83,7 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
 
     def test_a_waiting_leader_runs_when_the_slot_frees(self):
         self.plugin.set_option("max_running_jobs", 1, self.project)
-        config = autodiag_tasks.load_settings(self.plugin, self.project)
-        storm = autodiag_tasks._storm(config, self.project.id)
+        storm = self.storm()
         storm.acquire("someone-else", hold=300)
         waiting = send_event(self.project, python_error_event(server_name="web02.example.com", fingerprint=["w"]))
         assert self.notes(waiting.group_id) == [] and storm.waiting() == 1 and self.orch.jobs == {}
@@ -104,7 +108,7 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
     def test_timeouts_are_retried(self):
         self.orch.faults.hangs = 1
         self.orch.faults.hang_seconds = 1.0
-        with mock.patch.object(autodiag_tasks, "READ_TIMEOUT", 0.3):
+        with mock.patch.object(flow, "READ_TIMEOUT", 0.3):
             note = self.only_note(send_event(self.project, python_error_event()))
         assert "✅ finished" in note
         # the hung POST may have created a job before the client gave up: at most that one more

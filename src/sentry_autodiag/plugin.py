@@ -12,7 +12,7 @@ from sentry.exceptions import PluginError
 from sentry.plugins.bases.notify import NotificationPlugin
 
 import sentry_autodiag
-from sentry_autodiag import orchestrator, settings as settings_mod, targeting
+from sentry_autodiag import intake, orchestrator, settings as settings_mod
 from sentry_autodiag.sentry_glue import event_facts, load_settings
 
 logger = logging.getLogger("sentry_autodiag")
@@ -129,20 +129,11 @@ class AutoDiagPlugin(NotificationPlugin):
         from sentry_autodiag import tasks
 
         config = load_settings(self, group.project)
-        facts = event_facts(event, config.node_tag)
-        if not config.environment_allowed(facts.environment):
-            logger.debug("autodiag.skipped.environment", extra={"group_id": group.id})
+        start = intake.decide(config, event_facts(event, config.node_tag), group.project_id, group.id,
+                              queued_at=time.time())
+        if start is None:
+            logger.debug("autodiag.skipped.filtered", extra={"group_id": group.id})
             return
-        if not config.level_allowed(facts.level):
-            logger.debug("autodiag.skipped.level", extra={"group_id": group.id})
-            return
-        node, rejection = None, None
-        try:
-            node = targeting.certname_for(facts.node, config.node_tag, config.node_pattern, config.certname_suffix)
-        except targeting.NodeRejected as exc:
-            rejection = {"code": exc.code, "message": exc.message}
-        logger.debug("autodiag.notify", extra={"group_id": group.id, "event_id": event.event_id, "node": node})
-        tasks.start_diagnosis.apply_async(
-            kwargs={"project_id": group.project_id, "group_id": group.id, "event_id": event.event_id,
-                    "node": node, "rejection": rejection, "since": facts.timestamp, "queued_at": time.time()},
-            queue=tasks.QUEUE)
+        logger.debug("autodiag.notify", extra={"group_id": group.id, "event_id": event.event_id,
+                                               "node": start["node"]})
+        tasks.start_diagnosis.apply_async(kwargs=tasks.as_task_kwargs(start), queue=tasks.QUEUE)

@@ -1,24 +1,21 @@
-"""Small adapters between Sentry objects and the plain-Python core.
+"""Small adapters between Sentry objects and the plain-Python core: the plugin's front end.
 
-Reads settings from ProjectOptions, the facts the filters need from an event, and
-writes notes (Activity NOTE rows) exactly once per diagnosis.
+Reads settings from ProjectOptions, the facts the filters need from an event, writes
+notes (Activity NOTE rows) exactly once per diagnosis, and implements the flow's
+`FrontEnd` ports with Sentry's own Redis, metrics and Celery.
 """
-from typing import NamedTuple, Optional
+from typing import Any, Dict, Optional
 
 from sentry.locks import locks
-from sentry.models import Activity, ProjectOption
+from sentry.models import Activity, Group, Project, ProjectOption
 from sentry.types.activity import ActivityType
+from sentry.utils import metrics, redis
 
 from sentry_autodiag import settings as settings_mod
+from sentry_autodiag.flow import FrontEnd, IssueRef
+from sentry_autodiag.intake import EventFacts, iso_utc
 
 NOTE_MARKER = "autodiag"
-
-
-class EventFacts(NamedTuple):
-    environment: Optional[str]
-    level: Optional[str]
-    node: Optional[object]   # raw, untrusted value of the node tag
-    timestamp: Optional[str]  # ISO-8601 UTC
 
 
 def load_settings(plugin, project) -> settings_mod.Settings:
@@ -29,14 +26,14 @@ def load_settings(plugin, project) -> settings_mod.Settings:
 
 
 def event_facts(event, node_tag: str) -> EventFacts:
+    """The facts intake.decide needs, from a Sentry Event."""
     data = event.data
     node = data.get(node_tag) if node_tag == "server_name" else None
     if node is None:
         node = event.get_tag(node_tag)
     environment = event.get_tag("environment") or data.get("environment")
-    when = getattr(event, "datetime", None)
-    timestamp = when.strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
-    return EventFacts(environment, data.get("level") or event.get_tag("level"), node, timestamp)
+    return EventFacts(event.event_id, environment, data.get("level") or event.get_tag("level"), node,
+                      iso_utc(getattr(event, "datetime", None)))
 
 
 def write_note_once(group, diagnosis_id: str, text: str, send_notification: bool) -> bool:
@@ -64,3 +61,47 @@ def autodiag_notes(group):
     """The notes this plugin wrote on an issue (for tests, benchmarks, the demo)."""
     notes = Activity.objects.filter(group_id=group.id, type=ActivityType.NOTE.value, user_id=None).order_by("id")
     return [a for a in notes if NOTE_MARKER in (a.data or {})]
+
+
+def sentry_redis():
+    return redis.redis_clusters.get("default")
+
+
+class PluginFrontEnd(FrontEnd):
+    """The flow's ports inside Sentry: ProjectOptions, Group rows, Activity notes,
+    Sentry's Redis cluster and metrics, and the plugin's Celery tasks for later steps."""
+
+    namespace = "autodiag"
+
+    def __init__(self, plugin, schedule):
+        self.plugin = plugin
+        self._schedule = schedule        # (step, kwargs, countdown) -> None, see tasks.py
+        self._groups: Dict[Any, Group] = {}
+
+    def settings(self, project):
+        return load_settings(self.plugin, Project.objects.get_from_cache(id=project))
+
+    def issue(self, project, issue_id) -> Optional[IssueRef]:
+        try:
+            group = Group.objects.get(id=issue_id, project_id=project)
+        except Group.DoesNotExist:
+            return None
+        self._groups[group.id] = group
+        return IssueRef(project=group.project_id, id=group.id, short_id=group.qualified_short_id or str(group.id),
+                        title=group.title or "", url=group.get_absolute_url(), project_slug=group.project.slug)
+
+    def write_note(self, issue, diagnosis_id, text, settings) -> bool:
+        group = self._groups.get(issue.id) or Group.objects.get(id=issue.id)
+        return write_note_once(group, diagnosis_id, text, send_notification=settings.email_participants)
+
+    def later(self, step, kwargs, countdown=0):
+        self._schedule(step, kwargs, countdown)
+
+    def redis(self):
+        return sentry_redis()
+
+    def incr(self, name, tags=None):
+        metrics.incr(name, tags=tags)
+
+    def timing(self, name, seconds, tags=None):
+        metrics.timing(name, seconds, tags=tags)

@@ -81,17 +81,18 @@ class StormControl:
     """Per-project storm state in Redis. Methods raise the client's errors: callers fall
     back to diagnosing without coalescing when Redis is unavailable."""
 
-    def __init__(self, client, project_id: int, window: float = 600, max_running: int = 5,
-                 max_waiting: int = 100, now=time.time):
+    def __init__(self, client, project_id: Any, window: float = 600, max_running: int = 5,
+                 max_waiting: int = 100, now=time.time, prefix: str = PREFIX):
         self.client = client
         self.project_id = project_id
+        self.prefix = prefix
         self.window = int(window)
         self.max_running = max_running
         self.max_waiting = max_waiting
         self.now = now
 
     def _key(self, *parts) -> str:
-        return ":".join([PREFIX, str(self.project_id)] + [str(p) for p in parts])
+        return ":".join([self.prefix, str(self.project_id)] + [str(p) for p in parts])
 
     # coalescing
 

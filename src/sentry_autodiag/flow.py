@@ -1,0 +1,381 @@
+"""The diagnosis flow, once, for both front ends (plain Python, no Sentry imports).
+
+A diagnosis runs as short steps that a front end's queue executes: `start` (claim the
+issue, coalesce per node, wait for a running slot, start the PE job) and `poll` (one
+look at the job; the leader's and the followers' notes when it ends, or the job stopped
+at its deadline), plus `drain` (a safety net for the waiting queue). Nothing here blocks
+a worker: a step that must wait asks the front end to run the next step later.
+
+What differs between the Sentry plugin and the webhook gateway sits behind `FrontEnd`:
+where settings come from, how an issue is looked up, how a note is written exactly
+once, how the next step is scheduled, where storm state lives, how metrics are counted.
+Step arguments are plain JSON values (ids, strings, numbers): secrets never travel in
+queue messages, the worker reads them from the settings.
+"""
+import logging
+import random
+import time
+from typing import Any, Dict, NamedTuple, Optional
+
+from . import diagnosis
+from . import orchestrator as oc
+from .report import NoteContext
+from .settings import Settings
+from .storm import Join, StormControl
+from .targeting import NodeRejected, scope_for
+
+logger = logging.getLogger("sentry_autodiag")
+
+ISSUE_CLAIM_TTL = 24 * 3600    # one diagnosis per issue per day
+JOB_RECORD_TTL = 3 * 3600
+DEADLINE_GRACE = 30.0          # seconds past the job timeout before the flow stops the job itself
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+EAGER_RETRY_SLEEP = 0.2        # eager (test) mode: a start retry waits at most this long in place
+
+STEPS = ("start", "poll", "drain")
+
+
+class IssueRef(NamedTuple):
+    """What the flow and the notes need to know of an issue, whatever the front end."""
+    project: Any              # the front end's project key (plugin: project id; gateway: project slug)
+    id: Any                   # the issue id (plugin: int; gateway: str, as Sentry's webhook sends it)
+    short_id: str             # e.g. CHECKOUT-1F
+    title: str
+    url: str                  # the issue's web URL, for the followers' "shared" link
+    project_slug: str = ""
+
+
+class FrontEnd:
+    """The ports a front end implements for the flow (see plugin_frontend, gateway.frontend)."""
+
+    #: prefix of every Redis key of this front end, so two front ends never share state
+    namespace = "autodiag"
+
+    def settings(self, project: Any) -> Settings:
+        raise NotImplementedError
+
+    def issue(self, project: Any, issue_id: Any) -> Optional[IssueRef]:
+        """The issue, or None when it no longer exists (deleted meanwhile)."""
+        raise NotImplementedError
+
+    def write_note(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings) -> bool:
+        """Writes the note unless this diagnosis already has one; True when written."""
+        raise NotImplementedError
+
+    def later(self, step: str, kwargs: Dict[str, Any], countdown: float = 0) -> None:
+        """Runs flow step `step` ("start", "poll" or "drain") with `kwargs` after `countdown` s."""
+        raise NotImplementedError
+
+    def redis(self):
+        """The Redis client for claims, job records and storm state (errors → degraded mode)."""
+        raise NotImplementedError
+
+    def incr(self, name: str, tags: Optional[Dict[str, str]] = None) -> None:
+        pass
+
+    def timing(self, name: str, seconds: float, tags: Optional[Dict[str, str]] = None) -> None:
+        pass
+
+    def job_description(self, issue: IssueRef) -> str:
+        return "Sentry issue %s: %s" % (issue.short_id, issue.title[:120])
+
+    def job_userdata(self, issue: IssueRef, event_id: str) -> Dict[str, Any]:
+        return {"sentry_issue_id": issue.id, "sentry_event_id": event_id, "sentry_project": issue.project_slug}
+
+
+class Flow:
+    """The steps of one diagnosis, driven by a front end.
+
+    `eager` is the test mode of a queue that runs scheduled steps at once (Sentry's
+    TaskRunner, Celery's always-eager): there, polls loop in place instead of recursing.
+    """
+
+    def __init__(self, frontend: FrontEnd, eager: bool = False):
+        self.fe = frontend
+        self.eager = eager
+
+    # --- state in Redis ---------------------------------------------------------------
+
+    def _key(self, *parts) -> str:
+        return ":".join([self.fe.namespace] + [str(p) for p in parts])
+
+    def claim_issue(self, issue_id: Any, event_id: str) -> bool:
+        """True for the first event of an issue (per day), and again for that same event (a
+        redelivered step); other events of the issue start no more diagnoses."""
+        key = self._key("issue", issue_id)
+        try:
+            client = self.fe.redis()
+            if client.set(key, event_id, nx=True, ex=ISSUE_CLAIM_TTL):
+                return True
+            return _text(client.get(key)) == event_id
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+            return True
+
+    def _remember_job(self, diagnosis_id: str, job: str) -> None:
+        try:
+            self.fe.redis().set(self._key("job", diagnosis_id), job, ex=JOB_RECORD_TTL)
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+
+    def _recorded_job(self, diagnosis_id: str) -> Optional[str]:
+        try:
+            return _text(self.fe.redis().get(self._key("job", diagnosis_id)))
+        except Exception:
+            return None
+
+    def storm(self, settings: Settings, project: Any) -> StormControl:
+        return StormControl(self.fe.redis(), project, window=settings.coalesce_window * 60,
+                            max_running=settings.max_running_jobs, max_waiting=settings.max_waiting,
+                            prefix=self._key("storm"))
+
+    @staticmethod
+    def client(settings: Settings) -> oc.OrchestratorClient:
+        return oc.OrchestratorClient(settings.url, settings.token, settings.ca_cert,
+                                     connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+
+    # --- notes ------------------------------------------------------------------------
+
+    def _note(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings, outcome: str,
+              queued_at: Optional[float]) -> None:
+        written = self.fe.write_note(issue, diagnosis_id, text, settings)
+        if written and queued_at:
+            self.fe.timing("autodiag.note.latency", time.time() - queued_at)
+        self.fe.incr("autodiag.diagnosis.outcome", tags={"outcome": outcome})
+        logger.info("autodiag.note", extra={"group_id": issue.id, "outcome": outcome, "written": written})
+
+    def _finish(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings, outcome: str,
+                queued_at: Optional[float] = None, lead: bool = True) -> None:
+        """The leader's end: its own note, the same note for every follower, then the next
+        waiting leader gets the freed slot."""
+        self._note(issue, diagnosis_id, text, settings, outcome, queued_at)
+        if outcome.startswith("error-") or outcome in ("timeout", "storm-limit"):
+            self.fe.incr("autodiag.diagnosis.failed", tags={"reason": outcome})
+        if not lead:
+            return
+        result = {"text": text, "outcome": outcome, "group_id": issue.id, "short_id": issue.short_id,
+                  "url": issue.url}
+        try:
+            storm = self.storm(settings, issue.project)
+            followers = storm.publish(diagnosis_id, result)
+            storm.release(diagnosis_id)
+            waiting = storm.next_waiting()
+        except Exception:
+            logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
+            return
+        for follower in followers:
+            self._share(issue.project, follower, result, settings)
+        if waiting:
+            self.fe.later("start", _upgrade(waiting))
+
+    def _share(self, project: Any, follower: Dict[str, Any], result: Dict[str, Any], settings: Settings) -> None:
+        """Writes the leader's note on a follower issue, marked as shared."""
+        issue = self.fe.issue(project, follower["group_id"])
+        if issue is None:
+            return
+        text = diagnosis.shared_note(result["text"], result["short_id"], result["url"], settings.coalesce_window)
+        self._note(issue, diagnosis.diagnosis_id(issue.id, follower["event_id"]), text, settings,
+                   "shared-" + result["outcome"], follower.get("queued_at"))
+
+    # --- steps --------------------------------------------------------------------------
+
+    def start(self, project: Any, issue: Any, event_id: str, node: Optional[str] = None,
+              rejection: Optional[Dict[str, str]] = None, since: Optional[str] = None, attempt: int = 1,
+              queued_at: Optional[float] = None, lead: bool = False) -> None:
+        """Joins or leads the node's diagnosis, waits for a slot, starts the PE job.
+
+        `lead` is set once this issue is the node's leader (retries, waiting-queue restarts).
+        """
+        ref = self.fe.issue(project, issue)
+        if ref is None:
+            return  # the issue was deleted meanwhile
+        diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
+        if attempt == 1 and not lead and not self.claim_issue(ref.id, event_id):
+            logger.info("autodiag.skipped.already-diagnosed", extra={"group_id": ref.id, "event_id": event_id})
+            return
+        settings = self.fe.settings(project)
+        if rejection:
+            self.fe.incr("autodiag.node.rejected", tags={"reason": rejection["code"]})
+            ctx = _context(settings, "(none)")
+            text = diagnosis.note_for_rejection(ctx, NodeRejected(rejection["code"], rejection["message"]))
+            return self._note(ref, diagnosis_id, text, settings, "rejected-" + rejection["code"], queued_at)
+        ctx = _context(settings, node)
+        step = dict(project=project, issue=issue, event_id=event_id, node=node, since=since,
+                    queued_at=queued_at, lead=True)
+
+        if not lead:
+            try:
+                joined = self.storm(settings, project).join(node, diagnosis_id, {
+                    "group_id": ref.id, "event_id": event_id, "queued_at": queued_at})
+            except Exception:
+                logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
+                joined = Join("solo", diagnosis_id)
+            if joined.role == "follow":
+                self.fe.incr("autodiag.issue.coalesced")
+                logger.info("autodiag.coalesced", extra={"group_id": ref.id, "leader": joined.claim})
+                return  # the leader writes this issue's note when its diagnosis ends
+            if joined.role == "shared":
+                self.fe.incr("autodiag.issue.coalesced")
+                return self._share(project, {"group_id": ref.id, "event_id": event_id, "queued_at": queued_at},
+                                   joined.result, settings)
+            if joined.role == "solo":
+                return self._start_job(ref, settings, ctx, diagnosis_id, step, attempt, lead=False)
+
+        try:
+            storm = self.storm(settings, project)
+            hold = settings.job_timeout + DEADLINE_GRACE + 60
+            if not storm.acquire(diagnosis_id, hold=hold):
+                if storm.wait(step, front=lead):
+                    self.fe.incr("autodiag.storm.queued")
+                    logger.info("autodiag.storm.waiting", extra={"group_id": ref.id, "waiting": storm.waiting()})
+                    if not self.eager:  # safety net if no finishing job drains the queue
+                        self.fe.later("drain", {"project": project}, hold)
+                    return
+                text = diagnosis.note_for_storm_limit(ctx, settings.max_running_jobs, settings.max_waiting)
+                return self._finish(ref, diagnosis_id, text, settings, "storm-limit", queued_at)
+        except Exception:
+            logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
+        return self._start_job(ref, settings, ctx, diagnosis_id, step, attempt, lead=True)
+
+    def _start_job(self, ref: IssueRef, settings: Settings, ctx: NoteContext, diagnosis_id: str,
+                   step: Dict[str, Any], attempt: int, lead: bool) -> None:
+        node, since, queued_at = step["node"], step["since"], step["queued_at"]
+        job = self._recorded_job(diagnosis_id)  # a redelivered step resumes the job it already started
+        if job is None:
+            try:
+                with self.client(settings) as client:
+                    job = client.run_task(
+                        settings.task, task_params(settings, since), environment=settings.environment,
+                        timeout=settings.job_timeout, description=self.fe.job_description(ref),
+                        userdata=self.fe.job_userdata(ref, step["event_id"]),
+                        **scope_for(node, settings.pql_scope))
+            except oc.OrchestratorError as exc:
+                if exc.retryable and attempt < diagnosis.START_RETRIES:
+                    delay = diagnosis.START_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+                    logger.info("autodiag.start.retry", extra={"group_id": ref.id, "attempt": attempt,
+                                                               "error": exc.reason})
+                    if self.eager:
+                        time.sleep(min(delay, EAGER_RETRY_SLEEP))  # test mode: keep the suite fast, order intact
+                    return self.fe.later("start", dict(step, attempt=attempt + 1, lead=lead), delay)
+                return self._finish(ref, diagnosis_id, diagnosis.note_for_error(ctx, exc, attempts=attempt),
+                                    settings, "error-" + exc.reason, queued_at, lead)
+            except NodeRejected as exc:
+                return self._finish(ref, diagnosis_id, diagnosis.note_for_rejection(ctx, exc), settings,
+                                    "rejected", queued_at, lead)
+            self._remember_job(diagnosis_id, job)
+            self.fe.incr("autodiag.job.started")
+        logger.info("autodiag.job.started", extra={"group_id": ref.id, "job": job, "node": node})
+        now = time.time()
+        poll = dict(project=step["project"], issue=step["issue"], event_id=step["event_id"], node=node, job=job,
+                    started=now, deadline=now + settings.job_timeout + DEADLINE_GRACE,
+                    interval=diagnosis.next_poll_interval(0, None), queued_at=queued_at, lead=lead)
+        if self.eager:
+            return self.poll(**poll)
+        self.fe.later("poll", poll, poll["interval"])
+
+    def poll(self, project: Any, issue: Any, event_id: str, node: str, job: str, started: float,
+             deadline: float, interval: Optional[float], failures: int = 0, polls: int = 0,
+             queued_at: Optional[float] = None, lead: bool = True) -> None:
+        """One look at the job; writes the notes when it is done, else schedules the next look."""
+        ref = self.fe.issue(project, issue)
+        if ref is None:
+            return
+        settings = self.fe.settings(project)
+        diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
+        ctx = _context(settings, node, job)
+
+        def finish(text, outcome):
+            return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead)
+
+        while True:
+            if self.eager and interval:
+                time.sleep(interval)
+            polls += 1
+            try:
+                with self.client(settings) as client:
+                    state = client.job(job)
+                    if state.done:
+                        results = [n for n in client.job_nodes(job) if n.name == node]
+                        self.fe.incr("autodiag.job.finished", tags={"state": state.state})
+                        self.fe.timing("autodiag.job.duration", time.time() - started)
+                        logger.info("autodiag.job.done", extra={"group_id": ref.id, "job": job, "polls": polls,
+                                                                "state": state.state})
+                        if not results:
+                            return finish(diagnosis.note_for_missing_node_result(ctx, state.state),
+                                          "job-" + state.state)
+                        return finish(diagnosis.note_for_node(ctx, results[0]), "job-" + results[0].state)
+                    if time.time() > deadline:
+                        stopped = _stop(client, job)
+                        return finish(diagnosis.note_for_timeout(ctx, settings.job_timeout, stopped), "timeout")
+                failures = 0
+            except oc.OrchestratorError as exc:
+                if not exc.retryable:
+                    return finish(diagnosis.note_for_error(ctx, exc), "error-" + exc.reason)
+                failures += 1
+                logger.info("autodiag.poll.retry", extra={"group_id": ref.id, "job": job, "error": exc.reason})
+                if failures >= diagnosis.MAX_POLL_FAILURES or time.time() > deadline:
+                    return finish(diagnosis.note_for_error(ctx, exc, attempts=failures), "error-" + exc.reason)
+            interval = diagnosis.next_poll_interval(time.time() - started, interval)
+            if not self.eager:
+                return self.fe.later("poll", dict(project=project, issue=issue, event_id=event_id, node=node,
+                                                  job=job, started=started, deadline=deadline, interval=interval,
+                                                  failures=failures, polls=polls, queued_at=queued_at, lead=lead),
+                                     interval)
+
+    def drain(self, project: Any) -> None:
+        """Safety net: restarts the oldest waiting leader if slots were freed without a finish
+        draining the queue (a worker died mid-diagnosis and its slot expired)."""
+        try:
+            settings = self.fe.settings(project)
+            storm = self.storm(settings, project)
+            if storm.running() < settings.max_running_jobs:
+                waiting = storm.next_waiting()
+                if waiting:
+                    self.fe.later("start", _upgrade(waiting))
+        except Exception:
+            logger.warning("autodiag.storm.drain-failed", exc_info=True)
+
+    def run(self, step: str, kwargs: Dict[str, Any]) -> None:
+        """Runs one step by name (what a front end's queue task calls)."""
+        if step not in STEPS:
+            raise ValueError("unknown flow step %r" % (step,))
+        getattr(self, step)(**_upgrade(kwargs))
+
+
+def task_params(settings: Settings, since: Optional[str]) -> Dict[str, Any]:
+    """The task's parameters come from the settings only; of the event, just its time."""
+    params: Dict[str, Any] = {}
+    if settings.task == "diagnostics::collect":  # other tasks declare other parameters
+        params["log_lines"] = settings.log_lines
+        if settings.log_path:
+            params["log_path"] = settings.log_path
+        if since:
+            params["since"] = since
+    return params
+
+
+def _context(settings: Settings, node_label: str, job: Optional[str] = None) -> NoteContext:
+    return NoteContext(node=node_label, task=settings.task, environment=settings.environment, job=job)
+
+
+def _stop(client: oc.OrchestratorClient, job: str) -> bool:
+    try:
+        client.stop(job, force=True)
+        return True
+    except oc.OrchestratorError:
+        return False
+
+
+def _text(value) -> Optional[str]:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _upgrade(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Step arguments queued by 0.1.0 named the project and issue `project_id`/`group_id`."""
+    kwargs = dict(kwargs)
+    if "project_id" in kwargs:
+        kwargs["project"] = kwargs.pop("project_id")
+    if "group_id" in kwargs:
+        kwargs["issue"] = kwargs.pop("group_id")
+    return kwargs
