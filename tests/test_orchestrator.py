@@ -60,7 +60,7 @@ def test_task_result_json_object(client, orch):
     (node,) = client.job_nodes(name)
     assert node.state == "finished" and node.error is None and node.output is None
     assert node.report["message"] == "hi" and node.report["count"] == 2
-    assert node.report["_target"] == {"name": "web01.example.com"}
+    assert node.report["_task"] == "sample::echo" and "_target" not in node.report  # _target: remote tasks only
     assert node.duration is not None and node.start_timestamp and node.finish_timestamp
 
 

@@ -1,8 +1,60 @@
 """The client's reading of recorded orchestrator answers, in every documented variant
-(PE versions and docs disagree; a client must accept them all)."""
+(PE versions and docs disagree; a client must accept them all).
+
+The HTTP-level answers live in tests/fixtures/pe_answers/ and are served to a real
+OrchestratorClient through a requests transport adapter (no network, no TLS)."""
+import json
+import os
+
 import pytest
+import requests
+from requests.adapters import BaseAdapter
 
 from sentry_autodiag import orchestrator as oc
+from sentry_autodiag.localorch import pki
+
+ANSWERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "pe_answers")
+
+
+def answers(name):
+    with open(os.path.join(ANSWERS, name + ".json")) as fh:
+        return json.load(fh)
+
+
+class RecordedPE(BaseAdapter):
+    """Answers each request with the next recorded answer; keeps what was sent."""
+
+    def __init__(self, *recorded):
+        super().__init__()
+        self.recorded = list(recorded)
+        self.sent = []
+
+    def send(self, request, **kwargs):
+        self.sent.append((request.method, request.url, json.loads(request.body) if request.body else None))
+        answer = self.recorded.pop(0)
+        response = requests.Response()
+        response.status_code = answer["status"]
+        text = answer.get("text", json.dumps(answer.get("body")))
+        response._content = text.encode()
+        response.headers["Content-Type"] = "application/json"
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def ca_pem():
+    return pki.generate(["pe.example.com"]).ca_pem
+
+
+def recorded_client(ca_pem, *recorded, url="https://pe.example.com:8143"):
+    client = oc.OrchestratorClient(url, "token", ca_pem)
+    pe = RecordedPE(*recorded)
+    client.session.mount("https://", pe)
+    return client, pe
 
 
 @pytest.mark.parametrize("item, state, report, output, error", [
@@ -39,21 +91,49 @@ from sentry_autodiag import orchestrator as oc
     ({"name": "web01", "state": "running"}, "running", None, None, None),
     # result given as a bare string
     ({"name": "web01", "state": "finished", "result": "text"}, "finished", None, "text", None),
+    # a task's own `_error` that is not an object: passed through by PE, shown as its text
+    ({"name": "web01", "state": "failed", "result": {"_error": "disk full"}}, "failed", None, None,
+     {"kind": "unknown", "msg": "disk full", "details": {}}),
+    ({"name": "web01", "state": "failed", "result": {"_error": 28}}, "failed", None, None,
+     {"kind": "unknown", "msg": "28", "details": {}}),
+    ({"name": "web01", "state": "failed", "result": {"_error": ["no space", "on /var"], "free": 0}}, "failed",
+     {"free": 0}, None, {"kind": "unknown", "msg": '["no space", "on /var"]', "details": {}}),
+    ({"name": "web01", "state": "failed", "result": {"_output": "oops", "_error": "E42"}}, "failed", None, "oops",
+     {"kind": "unknown", "msg": "E42", "details": {}}),
+    # `_error: null` is no error
+    ({"name": "web01", "state": "finished", "result": {"ok": 1, "_error": None}}, "finished", {"ok": 1}, None, None),
+    # a state the client does not know (stopping is documented; others may come): kept, not fatal
+    ({"name": "web01", "state": "stopping"}, "stopping", None, None, None),
+    ({"name": "web01", "state": "quarantined", "result": {"x": 1}}, "quarantined", {"x": 1}, None, None),
+    ({"name": "web01"}, "unknown", None, None, None),
 ])
 def test_node_result_variants(item, state, report, output, error):
     node = oc.normalize_node(item)
     assert (node.state, node.report, node.output, node.error) == (state, report, output, error)
 
 
-@pytest.mark.parametrize("item", [None, [], {"state": "finished"}, {"name": 5, "state": "finished"},
-                                  {"name": "web01", "state": "exploded"}, {"name": "web01"}])
-def test_bad_node_entries_are_protocol_errors(item):
+@pytest.mark.parametrize("item", [None, [], {"state": "finished"}, {"name": 5, "state": "finished"}])
+def test_node_entries_without_a_name_are_protocol_errors(item):
     with pytest.raises(oc.ProtocolError):
         oc.normalize_node(item)
 
 
+def test_unknown_states_are_not_done_and_long_ones_are_cut():
+    node = oc.normalize_node({"name": "web01", "state": "x" * 500})
+    assert len(node.state) == oc.MAX_STATE_TEXT and not node.done
+    assert not oc.normalize_node({"name": "web01", "state": "stopping"}).done
+
+
+@pytest.mark.parametrize("duration, seconds", [
+    ("256.0", 256.0), ("1.5", 1.5), (" 3 ", 3.0), (2, 2.0), (0.25, 0.25), ("", None), ("soon", None),
+    (True, None), (None, None), ("nan", None), ("inf", None), ([], None)])
+def test_durations_as_pe_sends_them(duration, seconds):
+    node = oc.normalize_node({"name": "web01", "state": "finished", "duration": duration})
+    assert node.duration == seconds
+
+
 def test_odd_field_types_are_ignored_not_crashes():
-    node = oc.normalize_node({"name": "web01", "state": "finished", "result": {"x": 1}, "duration": "1.5",
+    node = oc.normalize_node({"name": "web01", "state": "finished", "result": {"x": 1}, "duration": {},
                               "start_timestamp": 7, "finish_timestamp": None})
     assert node.duration is None and node.start_timestamp is None and node.report == {"x": 1}
 
@@ -68,7 +148,7 @@ def test_odd_field_types_are_ignored_not_crashes():
     (400, '{"kind":"puppetlabs.orchestrator/empty-target","msg":"No nodes were found for the specified target."}',
      oc.EmptyTarget, False),
     (400, '{"kind":"puppetlabs.orchestrator/query-error","msg":"x"}', oc.QueryError, False),
-    (400, '{"kind":"puppetlabs.orchestrator/puppetdb-error","msg":"x"}', oc.QueryError, False),
+    (400, '{"kind":"puppetlabs.orchestrator/puppetdb-error","msg":"x"}', oc.PuppetDBError, False),
     (400, '{"kind":"puppetlabs.orchestrator/validation-error","msg":"x"}', oc.RequestInvalid, False),
     (400, '{"kind":"puppetlabs.validators/validation-error","msg":"x"}', oc.RequestInvalid, False),
     (500, "<html><body>Internal Server Error</body></html>", oc.TransientError, True),
@@ -94,3 +174,139 @@ def test_hostile_error_text_is_bounded_and_flattened():
     error = oc.error_from_response(400, '{"kind":"puppetlabs.orchestrator/validation-error","msg":"%s"}'
                                    % ("line\\n" * 5000))
     assert "\n" not in error.message and len(error.message) < 600
+
+
+# --- HTTP-level answers, served to a real client -------------------------------------
+
+
+@pytest.mark.parametrize("answer, job", [("accepted_202", "81"), ("accepted_200", "82"), ("accepted_id_only", "83"),
+                                         ("accepted_numeric_name", "84")])
+def test_post_task_accepted_in_every_variant(ca_pem, answer, job):
+    client, pe = recorded_client(ca_pem, answers("post_task")[answer])
+    assert client.run_task("diagnostics::collect", {}, nodes=["web01.example.com"]) == job
+    assert pe.sent[0][0] == "POST" and pe.sent[0][1].endswith("/orchestrator/v1/command/task")
+
+
+@pytest.mark.parametrize("answer, error", [
+    ("params_refused", oc.RequestInvalid), ("empty_target", oc.EmptyTarget), ("query_error", oc.QueryError),
+    ("puppetdb_error", oc.PuppetDBError), ("unknown_environment", oc.UnknownEnvironment),
+    ("not_permitted", oc.NotPermitted)])
+def test_post_task_refusals(ca_pem, answer, error):
+    client, pe = recorded_client(ca_pem, answers("post_task")[answer])
+    with pytest.raises(error) as exc:
+        client.run_task("diagnostics::collect", {}, nodes=["web01.example.com"], timeout=60)
+    assert not exc.value.retryable and len(pe.sent) == 1  # refused once, not retried
+
+
+@pytest.mark.parametrize("kind", sorted(answers("token_errors")))
+def test_every_token_error_kind_is_an_auth_error(ca_pem, kind):
+    client, pe = recorded_client(ca_pem, answers("token_errors")[kind])
+    with pytest.raises(oc.AuthError) as exc:
+        client.job("81")
+    assert exc.value.kind == "puppetlabs.rbac/" + kind and exc.value.status == 401 and not exc.value.retryable
+    assert "RBAC token" in exc.value.message and "Bearer" not in exc.value.message
+    assert len(pe.sent) == 1
+
+
+@pytest.mark.parametrize("kind, words", [("token-expired", "has expired"), ("token-revoked", "was revoked"),
+                                         ("user-revoked", "user who was revoked"),
+                                         ("user-unauthenticated", "is missing"), ("invalid-token", "was refused")])
+def test_token_error_messages_say_which(kind, words):
+    body = json.dumps(answers("token_errors")[kind]["body"])
+    assert words in oc.error_from_response(401, body).message
+
+
+def test_timeout_refused_is_retried_once_without_it_and_remembered(ca_pem):
+    url = "https://old-pe.example.com:8143"
+    post = answers("post_task")
+    client, pe = recorded_client(ca_pem, post["timeout_refused"], post["accepted_202"], url=url)
+    try:
+        assert client.run_task("diagnostics::collect", {"log_lines": 5}, nodes=["web01.example.com"], timeout=60,
+                               description="d") == "81"
+        assert [("timeout" in body) for _, _, body in pe.sent] == [True, False]
+        assert pe.sent[1][2] == {k: v for k, v in pe.sent[0][2].items() if k != "timeout"}
+        assert client.refuses_timeout
+        # a later client for the same PE leaves `timeout` out at once
+        later, pe2 = recorded_client(ca_pem, post["accepted_200"], url=url + "/orchestrator/v1")
+        assert later.run_task("diagnostics::collect", {}, nodes=["web01.example.com"], timeout=60) == "82"
+        assert len(pe2.sent) == 1 and "timeout" not in pe2.sent[0][2]
+        # another PE is not affected
+        other, pe3 = recorded_client(ca_pem, post["accepted_202"], url="https://new-pe.example.com")
+        other.run_task("diagnostics::collect", {}, nodes=["web01.example.com"], timeout=60)
+        assert pe3.sent[0][2]["timeout"] == 60 and not other.refuses_timeout
+    finally:
+        oc._REFUSES_TIMEOUT.discard("https://old-pe.example.com:8143")
+
+
+def test_timeout_named_only_in_details_is_recognised(ca_pem):
+    post = answers("post_task")
+    client, pe = recorded_client(ca_pem, post["timeout_refused_in_details"], post["accepted_202"],
+                                 url="https://older-pe.example.com")
+    try:
+        assert client.run_task("diagnostics::collect", {}, nodes=["web01.example.com"], timeout=60) == "81"
+        assert len(pe.sent) == 2
+    finally:
+        oc._REFUSES_TIMEOUT.discard("https://older-pe.example.com:8143")
+
+
+def test_other_validation_errors_are_not_retried(ca_pem):
+    post = answers("post_task")
+    client, pe = recorded_client(ca_pem, post["params_refused"], url="https://third-pe.example.com")
+    with pytest.raises(oc.RequestInvalid):
+        client.run_task("diagnostics::collect", {"bogus": 1}, nodes=["web01.example.com"], timeout=60)
+    assert len(pe.sent) == 1 and not client.refuses_timeout
+    # without a timeout in the body, a refusal naming it cannot be about it: not retried either
+    client, pe = recorded_client(ca_pem, post["timeout_refused"], url="https://third-pe.example.com")
+    with pytest.raises(oc.RequestInvalid):
+        client.run_task("diagnostics::collect", {}, nodes=["web01.example.com"])
+    assert len(pe.sent) == 1
+
+
+def test_job_answers(ca_pem):
+    jobs = answers("jobs")
+    client, _ = recorded_client(ca_pem, jobs["finished_current"], jobs["no_nodes"], jobs["stopping"])
+    job = client.job("81")
+    assert (job.state, job.node_count, job.node_states, job.duration, job.done) == (
+        "finished", 1, {"finished": 1}, 256.0, True)
+    job = client.job("85")
+    assert (job.node_states, job.node_count, job.duration, job.done) == ({}, 0, None, True)
+    job = client.job("86")
+    assert job.state == "stopping" and not job.done and job.node_states == {"running": 1, "stopping": 1}
+
+
+def test_unknown_job_is_a_retryable_job_not_found(ca_pem):
+    client, _ = recorded_client(ca_pem, answers("jobs")["unknown_job"], answers("jobs")["unknown_job"])
+    with pytest.raises(oc.JobNotFound) as exc:
+        client.job("9999")
+    assert exc.value.retryable and exc.value.kind == "puppetlabs.orchestrator/unknown-job"
+    with pytest.raises(oc.JobNotFound):
+        client.job_nodes("9999")
+
+
+@pytest.mark.parametrize("answer", ["pe2016_errored_no_result", "pe2018_errored_result_error"])
+def test_errored_node_in_both_recorded_shapes(ca_pem, answer):
+    client, _ = recorded_client(ca_pem, answers("nodes")[answer])
+    node = client.job_node("81", "web01.example.com")
+    assert node.state == "errored" and node.error["kind"] == "puppetlabs.orchestrator/execution-failure"
+    assert node.error["msg"] == "web01.example.com is not connected to the PCP broker"
+    assert node.report is None and node.output is None
+
+
+def test_only_our_node_decides(ca_pem):
+    nodes = answers("nodes")
+    client, _ = recorded_client(ca_pem, nodes["others_odd"], nodes["others_odd"])
+    node = client.job_node("81", "web01.example.com")
+    assert node.state == "finished" and node.report == {"sections": [], "findings": []} and node.duration == 1.25
+    listed = client.job_nodes("81")  # unreadable items are left out, odd states kept
+    assert [(n.name, n.state) for n in listed] == [
+        ("db01.example.com", "stopping"), ("db02.example.com", "quarantined"), ("web01.example.com", "finished")]
+
+
+def test_our_node_missing_or_odd(ca_pem):
+    nodes = answers("nodes")
+    client, _ = recorded_client(ca_pem, nodes["others_odd"], nodes["own_odd"], nodes["no_items"])
+    assert client.job_node("81", "ghost.example.com") is None
+    node = client.job_node("81", "web01.example.com")
+    assert node.state == "finished" and node.report is None and node.output is None
+    with pytest.raises(oc.ProtocolError):
+        client.job_node("81", "web01.example.com")

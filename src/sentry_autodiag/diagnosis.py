@@ -17,21 +17,72 @@ MAX_POLL_FAILURES = 8   # consecutive transient poll failures before giving up
 START_RETRIES = 5       # attempts to start a job when the orchestrator is unreachable
 START_BACKOFF = 2.0     # seconds, doubled per attempt, with jitter
 
+# What the admin can do, per error reason (OrchestratorError.reason), in PE's own meaning of
+# each error kind. Permission names are as the PE console shows them.
 HINTS = {
     "auth": "Create a new long-lived token (puppet-access login --lifetime 1y --print) and save it in the "
             "plugin settings.",
-    "not-permitted": "Give the token's RBAC role the permission Tasks → run diagnostics::collect on the node "
-                     "group that holds this node.",
-    "unknown-environment": "Set the Puppet environment in the plugin settings to one that exists.",
+    "not-permitted": "Give the token's RBAC role the permissions Tasks → Run tasks → diagnostics::collect"
+                     " on the node group that holds this node, and Job "
+                     "orchestrator → Start, stop and view jobs.",
+    "unknown-environment": "Set the Puppet environment in the plugin settings to one that exists on the primary "
+                           "(and has been deployed with puppet code deploy).",
     "unknown-task": "Deploy the diagnostics module to that environment (puppet code deploy) or fix the task name.",
-    "empty-target": "Check that the node's certname is known to PuppetDB (a certname suffix may be needed) and "
-                    "lies inside the PQL scope constraint.",
+    "empty-target": "PE knows no node by this certname inside the scope. If events carry short host names, set "
+                    "the Certname suffix in the plugin settings (e.g. .example.com); check that the Node tag "
+                    "names the host's Puppet certname, that the node is not deactivated in PuppetDB, and that "
+                    "it matches the PQL scope constraint.",
     "tls": "Paste the Puppet CA certificate into the settings and use the host name on the orchestrator's "
            "certificate in the URL.",
     "configuration": "Fix the plugin settings (Project Settings → Legacy Integrations → Puppet Auto-Diagnostics).",
-    "validation": "Check the task parameters in the plugin settings (log path, log lines, timeout).",
-    "query": "Check the PQL scope constraint in the plugin settings.",
+    "validation": "PE refused the request as invalid: check the task parameters in the plugin settings (log path, "
+                  "log lines, timeout) and that the deployed diagnostics module is the version this plugin expects.",
+    "query": "PE answers query-error both for a PQL scope constraint PuppetDB cannot run and for a token whose "
+             "RBAC role may not run PuppetDB queries: check the constraint in the plugin settings, and give the "
+             "role Nodes → View node data from PuppetDB.",
+    "puppetdb": "The orchestrator could not get an answer from PuppetDB: check that PuppetDB on the primary is "
+                "running and healthy (puppet infrastructure status).",
+    "job-not-found": "The orchestrator no longer knows the job (it may have been purged or the orchestrator "
+                     "restarted); the next new issue starts a fresh diagnosis.",
+    "unreachable": "Check that the orchestrator (port 8143 of the primary) answers from the Sentry workers.",
+    "bad-answer": "Something between Sentry and the orchestrator (a proxy or load balancer) answers instead of "
+                  "it: point the URL at the orchestrator itself, https://<primary>:8143.",
+    "orchestrator-error": "Check the orchestrator's log on the primary "
+                          "(/var/log/puppetlabs/orchestration-services/orchestration-services.log).",
 }
+
+# Token kinds (clj-rbac-client) that need a different action than a fresh token.
+TOKEN_HINTS = {
+    "user-revoked": "The PE user that owns the token was revoked (or locked): reinstate the user in PE's access "
+                    "control, or create a token for another user, and save it in the plugin settings.",
+    "user-unauthenticated": "No token reached the orchestrator: save the RBAC token in the plugin settings.",
+    "invalid-token": "PE does not recognise the token: it may belong to another PE installation or be cut "
+                     "short. Create a new long-lived token (puppet-access login --lifetime 1y --print) and save "
+                     "it in the plugin settings.",
+}
+
+NOT_CONNECTED_HINT = ("The node's pxp-agent is not connected to the PCP broker: the node may be down, unreachable "
+                      "or its agent stopped. That itself may be the incident.")
+UNKNOWN_NODE_HINT = ("The event's host name is probably not the node's Puppet certname. If events carry short host "
+                     "names, set the Certname suffix in the plugin settings (e.g. .example.com); otherwise check the "
+                     "Node tag and the Allowed node pattern, or whether the node was deactivated in PuppetDB.")
+UNTOLD_NODE_HINT = ("Either the node's pxp-agent is down (the node may be down, unreachable or its agent stopped; "
+                    "that itself may be the incident) or PE does not know this certname (short host names need the "
+                    "Certname suffix setting). PE could not tell which: PuppetDB (port 8081 of the primary) did not "
+                    "answer, or the token's role lacks Nodes → View node data from PuppetDB.")
+
+
+def hint_for(exc: oc.OrchestratorError) -> Optional[str]:
+    """The action for an orchestrator error: by the exact PE kind where that matters, else by reason."""
+    short_kind = (exc.kind or "").rsplit("/", 1)[-1]
+    if exc.reason == "auth" and short_kind in TOKEN_HINTS:
+        return TOKEN_HINTS[short_kind]
+    return HINTS.get(exc.reason)
+
+
+def is_not_connected(node: oc.NodeResult) -> bool:
+    """PE's answer for a node it could not reach, which is also its answer for an unknown certname."""
+    return node.state == "errored" and bool(node.error) and "not connected" in str(node.error.get("msg", ""))
 
 
 def diagnosis_id(group_id: int, event_id: str) -> str:
@@ -63,21 +114,32 @@ def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 
         return render_failure(
             ctx, "orchestrator unreachable",
             "The orchestrator could not be reached; no report was collected.",
-            "Check that the orchestrator (port 8143 of the primary) answers from the Sentry workers.",
+            HINTS["unreachable"],
             details=["tried %d time(s) with exponential backoff" % attempts, "last error: %s" % exc.message])
     headline = {"auth": "token refused", "not-permitted": "not permitted", "empty-target": "node not found",
                 "unknown-task": "task not installed", "unknown-environment": "unknown environment",
-                "tls": "TLS verification failed", "configuration": "plugin not configured"}.get(exc.reason, "request refused")
-    return render_failure(ctx, headline, exc.message, HINTS.get(exc.reason))
+                "tls": "TLS verification failed", "configuration": "plugin not configured",
+                "query": "node query refused", "puppetdb": "PuppetDB unavailable"}.get(exc.reason, "request refused")
+    return render_failure(ctx, headline, exc.message, hint_for(exc))
 
 
-def note_for_node(ctx: NoteContext, node: oc.NodeResult) -> str:
-    """The report of a node that is done, whatever its state."""
+def note_for_node(ctx: NoteContext, node: oc.NodeResult, known: Optional[bool] = None) -> str:
+    """The report of a node that is done, whatever its state.
+
+    `known` is OrchestratorClient.node_known(node.name), asked only when the node was not
+    connected: PE answers an unknown certname and a stopped agent alike, so only this
+    tells "unknown to PE" (False) from "agent down" (True); None means PE could not say.
+    """
     ctx = ctx._replace(state=node.state, duration=node.duration)
-    if node.state == "errored" and node.error and "not connected" in node.error.get("msg", ""):
-        return render_failure(ctx._replace(state=None), "node not connected", node.error["msg"],
-                              "The node's pxp-agent is not connected to the PCP broker: the node may be down, "
-                              "unreachable or its agent stopped. That itself may be the incident.")
+    if is_not_connected(node):
+        msg = str(node.error["msg"])
+        if known is False:
+            return render_failure(ctx._replace(state=None), "node unknown to PE",
+                                  "%s. PuppetDB holds no active node named %s, so the orchestrator has no agent "
+                                  "to reach: the name is not a Puppet certname PE knows." % (msg.rstrip("."), node.name),
+                                  UNKNOWN_NODE_HINT)
+        return render_failure(ctx._replace(state=None), "node not connected", msg,
+                              NOT_CONNECTED_HINT if known else UNTOLD_NODE_HINT)
     if node.state in ("skipped", "stopped") and not node.report and not node.output:
         return render_failure(ctx, "task %s" % node.state, "The orchestrator %s the task on this node before it ran."
                               % node.state)

@@ -8,17 +8,30 @@ never logged or put in an error message.
 """
 import json
 import ssl
-from typing import Any, Dict, List, NamedTuple, Optional
+import threading
+from typing import Any, Dict, List, NamedTuple, Optional, Set
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 API_PREFIX = "/orchestrator/v1"
+PUPPETDB_PORT = 8081             # PE's PuppetDB; it takes the same RBAC token as the orchestrator
 DONE_JOB_STATES = frozenset({"finished", "failed", "stopped"})
-NODE_STATES = frozenset({"new", "ready", "running", "finished", "failed", "errored", "skipped", "stopped"})
+# The node states PE documents; an item in any other state is kept as is, never an error.
+NODE_STATES = frozenset({"new", "ready", "running", "stopping", "finished", "failed", "errored", "skipped",
+                         "stopped"})
 DONE_NODE_STATES = frozenset({"finished", "failed", "errored", "skipped", "stopped"})
 MAX_ERROR_TEXT = 300
+MAX_STATE_TEXT = 40
+# Token problems PE answers with (clj-rbac-client): all mean "this token cannot be used".
+TOKEN_ERROR_KINDS = frozenset({"token-expired", "token-revoked", "invalid-token", "token-invalid", "user-revoked",
+                               "user-unauthenticated"})
+
+# Base URLs of orchestrators that refused the `timeout` key of POST /command/task (an older PE):
+# remembered for the life of the process, so later diagnoses do not pay for the refusal again.
+_REFUSES_TIMEOUT: Set[str] = set()
+_REFUSES_TIMEOUT_LOCK = threading.Lock()
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -83,9 +96,15 @@ class RequestInvalid(OrchestratorError):
 
 
 class QueryError(OrchestratorError):
-    """PQL or PuppetDB failure for a scope query."""
+    """query-error: the scope's PQL is wrong, or the token's role may not run PuppetDB queries."""
 
     reason = "query"
+
+
+class PuppetDBError(QueryError):
+    """puppetdb-error: the orchestrator could not get an answer from PuppetDB for the scope."""
+
+    reason = "puppetdb"
 
 
 class JobNotFound(OrchestratorError):
@@ -118,6 +137,7 @@ class Job(NamedTuple):
     node_count: int
     node_states: Dict[str, int]
     raw: Dict[str, Any]
+    duration: Optional[float] = None   # seconds; PE sends it as a string ("256.0")
 
     @property
     def done(self) -> bool:
@@ -140,18 +160,23 @@ class NodeResult(NamedTuple):
 
 
 def normalize_node(item: Dict[str, Any]) -> NodeResult:
-    """One item of GET /jobs/<name>/nodes, in any documented variant, as a NodeResult."""
+    """One item of GET /jobs/<name>/nodes, in any documented variant, as a NodeResult.
+
+    A state PE may add later (or `stopping`) is kept as given, not refused: the caller
+    decides by its own node only. Only an item without a name cannot be read.
+    """
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise ProtocolError("The orchestrator returned a node entry without a name.")
     state = item.get("state")
-    if state not in NODE_STATES:
-        raise ProtocolError("The orchestrator returned an unknown node state %r." % (str(state)[:40],))
+    state = state[:MAX_STATE_TEXT] if isinstance(state, str) and state else "unknown"
     result = item.get("result")
     report = output = error = None
     if isinstance(result, dict):
         err = result.get("_error")
         if isinstance(err, dict):
             error = _error_object(err)
+        elif err is not None:
+            error = _foreign_error(err)  # a task's own `_error` is passed through as is, even a non-object
         elif state in ("failed", "errored") and "msg" in result and "kind" in result:
             error = _error_object(result)  # older docs: the error object bare
             result = None
@@ -170,13 +195,27 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
         error = {"kind": "puppetlabs.orchestrator/execution-failure", "msg": str(msg), "details": details}
     if error is None and state == "failed":
         error = {"kind": "puppetlabs.tasks/task-error", "msg": "The task failed.", "details": {}}
-    duration = item.get("duration")
     return NodeResult(
         name=item["name"], state=state, report=report, output=output, error=error,
-        duration=float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None,
+        duration=_seconds(item.get("duration")),
         start_timestamp=item.get("start_timestamp") if isinstance(item.get("start_timestamp"), str) else None,
         finish_timestamp=item.get("finish_timestamp") if isinstance(item.get("finish_timestamp"), str) else None,
     )
+
+
+def _seconds(value: Any) -> Optional[float]:
+    """A duration as PE sends it (a number, or a string such as "256.0") → float seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+    return None
 
 
 def _error_object(err: Dict[str, Any]) -> Dict[str, Any]:
@@ -185,6 +224,12 @@ def _error_object(err: Dict[str, Any]) -> Dict[str, Any]:
         "msg": str(err.get("msg") or err.get("message") or "no message"),
         "details": err.get("details") if isinstance(err.get("details"), dict) else {},
     }
+
+
+def _foreign_error(err: Any) -> Dict[str, Any]:
+    """A task's `_error` that is not an object (a string, number, list): its text is the message."""
+    text = err if isinstance(err, str) else json.dumps(err, ensure_ascii=False, default=str)
+    return {"kind": "unknown", "msg": text or "no message", "details": {}}
 
 
 # --- TLS ------------------------------------------------------------------------------
@@ -246,8 +291,12 @@ class OrchestratorClient:
     """One requests Session per client; use as a context manager or call close()."""
 
     def __init__(self, url: str, token: str, ca: str, connect_timeout: float = 5.0,
-                 read_timeout: float = 30.0, user_agent: str = "sentry-autodiag"):
+                 read_timeout: float = 30.0, user_agent: str = "sentry-autodiag",
+                 puppetdb_url: Optional[str] = None):
         self.base_url = normalize_base_url(url)
+        # PE's PuppetDB, asked only by node_known(); by default the primary's port 8081.
+        self.puppetdb_url = normalize_base_url(puppetdb_url, default_port=PUPPETDB_PORT, api_prefix="/pdb") \
+            if puppetdb_url else "https://%s:%d" % (_host_of(self.base_url), PUPPETDB_PORT)
         token = (token or "").strip()
         if not token:
             raise ConfigurationError("No RBAC token is configured.")
@@ -278,18 +327,31 @@ class OrchestratorClient:
                  query: Optional[str] = None, node_group: Optional[str] = None,
                  environment: str = "production", description: Optional[str] = None,
                  timeout: Optional[int] = None, userdata: Optional[Dict[str, Any]] = None) -> str:
-        """POST /command/task → the job name."""
+        """POST /command/task → the job name.
+
+        `timeout` is a key only recent PE versions accept; a PE that answers validation-error
+        naming it gets the request once more without it (the caller's own deadline still
+        holds), and this orchestrator URL is remembered so later calls leave it out at once.
+        """
         scopes = {k: v for k, v in (("nodes", nodes), ("query", query), ("node_group", node_group)) if v is not None}
         if len(scopes) != 1:
             raise ValueError("give exactly one of nodes, query, node_group")
         body: Dict[str, Any] = {"environment": environment, "task": task, "params": params or {}, "scope": scopes}
         if description is not None:
             body["description"] = description
-        if timeout is not None:
-            body["timeout"] = int(timeout)
         if userdata is not None:
             body["userdata"] = userdata
-        answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
+        if timeout is not None and not self.refuses_timeout:
+            body["timeout"] = int(timeout)
+        try:
+            answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
+        except RequestInvalid as exc:
+            if "timeout" not in body or not _names_key(exc, "timeout"):
+                raise
+            with _REFUSES_TIMEOUT_LOCK:
+                _REFUSES_TIMEOUT.add(self.base_url)
+            del body["timeout"]
+            answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
         job = answer.get("job") if isinstance(answer, dict) else None
         if not isinstance(job, dict):
             raise ProtocolError("The orchestrator accepted the task but its answer names no job.")
@@ -300,21 +362,42 @@ class OrchestratorClient:
             raise ProtocolError("The orchestrator accepted the task but its answer names no job.")
         return str(name)
 
+    @property
+    def refuses_timeout(self) -> bool:
+        """True once this orchestrator URL refused the `timeout` key (an older PE)."""
+        return self.base_url in _REFUSES_TIMEOUT
+
     def job(self, name: str) -> Job:
         answer = self._request("GET", "/jobs/%s" % quote(str(name), safe=""), job_lookup=True)
         if not isinstance(answer, dict) or answer.get("state") not in {"new", "ready", "running", "stopping"} | DONE_JOB_STATES:
             raise ProtocolError("The orchestrator returned a job without a known state.")
-        states = answer.get("node_states") if isinstance(answer.get("node_states"), dict) else {}
+        states = answer.get("node_states") if isinstance(answer.get("node_states"), dict) else {}  # null: no nodes
         count = answer.get("node_count")
-        return Job(str(name), answer["state"], count if isinstance(count, int) else 0,
-                   {str(k): v for k, v in states.items() if isinstance(v, int)}, answer)
+        return Job(str(name), answer["state"], count if isinstance(count, int) and not isinstance(count, bool) else 0,
+                   {str(k): v for k, v in states.items() if isinstance(v, int)}, answer,
+                   _seconds(answer.get("duration")))
 
     def job_nodes(self, name: str) -> List[NodeResult]:
+        """Every readable node item of the job; an item that cannot be read is left out, not fatal."""
+        return [n for n in (_readable(item) for item in self._node_items(name)) if n is not None]
+
+    def job_node(self, name: str, node: str) -> Optional[NodeResult]:
+        """Our node's item of the job, or None when the list has none; other nodes' items are not read.
+
+        Why: the list may hold other nodes in states or shapes this client does not know;
+        only the diagnosed node's item decides the note.
+        """
+        for item in self._node_items(name):
+            if isinstance(item, dict) and item.get("name") == node:
+                return normalize_node(item)
+        return None
+
+    def _node_items(self, name: str) -> List[Any]:
         answer = self._request("GET", "/jobs/%s/nodes" % quote(str(name), safe=""), job_lookup=True)
         items = answer.get("items") if isinstance(answer, dict) else None
         if not isinstance(items, list):
             raise ProtocolError("The orchestrator returned no node list for job %s." % name)
-        return [normalize_node(item) for item in items]
+        return items
 
     def stop(self, name: str, force: bool = False) -> Dict[str, int]:
         answer = self._request("POST", "/command/stop", {"job": str(name), "force": bool(force)},
@@ -343,6 +426,35 @@ class OrchestratorClient:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 connected[item["name"]] = item.get("connected") is True
         return connected
+
+    def node_known(self, certname: str) -> Optional[bool]:
+        """Does PE's PuppetDB hold an active node by this certname? None when PE cannot tell us.
+
+        Why: for a `nodes` scope PE answers an unknown certname exactly like a node whose
+        agent is down ("not connected to the PCP broker"); only PuppetDB knows which it is.
+        The query (`nodes[certname] { certname = "…" }`, active nodes only) goes to
+        PuppetDB's /pdb/query/v4 with the same RBAC token, which needs the permission
+        "Nodes: View node data from PuppetDB" (nodes:view_data:*). A refused token, an
+        unreachable PuppetDB or an odd answer all give None: never an error, never a guess.
+        """
+        if not isinstance(certname, str) or not certname or any(c in certname for c in '"\\\r\n\0'):
+            return None
+        query = 'nodes[certname] { certname = "%s" }' % certname
+        url = self.puppetdb_url + "/pdb/query/v4"
+        try:
+            response = self.session.get(url, params={"query": query}, allow_redirects=False,
+                                        timeout=(min(self.timeout[0], 5.0), min(self.timeout[1], 10.0)))
+        except requests.exceptions.RequestException:
+            return None
+        if response.status_code != 200:
+            return None  # 401/403: the role may not view PuppetDB data; others: PuppetDB cannot say
+        try:
+            rows = response.json()
+        except ValueError:
+            return None
+        if not isinstance(rows, list):
+            return None
+        return any(isinstance(r, dict) and r.get("certname") == certname for r in rows)
 
     # plumbing
 
@@ -384,14 +496,19 @@ def error_from_response(status: int, text: str, job_lookup: bool = False) -> Orc
     said = " (%s)" % _short(msg) if msg else ""
     args = dict(kind=kind, status=status, details=details)
     short_kind = (kind or "").rsplit("/", 1)[-1]
-    if status == 401 or short_kind in ("token-expired", "token-revoked", "invalid-token", "token-invalid"):
-        what = "has expired" if short_kind == "token-expired" else "was refused"
-        return AuthError("The orchestrator says the RBAC token %s%s. Create a new long-lived token "
-                         "(puppet-access login --lifetime 1y) and save it in the plugin settings." % (what, said), **args)
+    if status == 401 or short_kind in TOKEN_ERROR_KINDS:
+        what = {"token-expired": "has expired", "token-revoked": "was revoked",
+                "user-revoked": "belongs to a user who was revoked in PE",
+                "user-unauthenticated": "is missing (the request carried none)"}.get(short_kind, "was refused")
+        action = {"user-revoked": "Reinstate the user in PE's access control or use a token of another user",
+                  "user-unauthenticated": "Save the RBAC token in the plugin settings"}.get(
+            short_kind, "Create a new long-lived token (puppet-access login --lifetime 1y) and save it in the "
+                        "plugin settings")
+        return AuthError("The orchestrator says the RBAC token %s%s. %s." % (what, said, action), **args)
+    if short_kind == "not-permitted":
+        return NotPermitted("The RBAC role of this token may not run this task on this node%s. Give the role "
+                            "the permission 'Tasks: Run tasks: diagnostics::collect' on the node group." % said, **args)
     if status == 403:
-        if short_kind == "not-permitted":
-            return NotPermitted("The RBAC role of this token may not run this task on this node%s. Give the "
-                                "role the permission 'Tasks: run diagnostics::collect' on the node group." % said, **args)
         return AuthError("The orchestrator refused the RBAC token (403)%s. Check the token and its role." % said, **args)
     if short_kind == "unknown-environment":
         return UnknownEnvironment("The Puppet environment is unknown to the orchestrator%s. Check the "
@@ -402,8 +519,10 @@ def error_from_response(status: int, text: str, job_lookup: bool = False) -> Orc
     if short_kind == "empty-target":
         return EmptyTarget("No Puppet node matched%s: the host is unknown to PuppetDB or outside the "
                            "allowed scope." % said, **args)
-    if short_kind in ("query-error", "puppetdb-error"):
-        return QueryError("The node query failed%s." % said, **args)
+    if short_kind == "puppetdb-error":
+        return PuppetDBError("The orchestrator could not query PuppetDB for the node%s." % said, **args)
+    if short_kind == "query-error":
+        return QueryError("The orchestrator refused the node query%s." % said, **args)
     if short_kind == "validation-error":
         return RequestInvalid("The orchestrator rejected the request%s." % said, **args)
     if status == 404 and job_lookup:
@@ -416,7 +535,28 @@ def error_from_response(status: int, text: str, job_lookup: bool = False) -> Orc
     return OrchestratorError("The orchestrator answered HTTP %d%s." % (status, said), **args)
 
 
-def normalize_base_url(url: str) -> str:
+def _names_key(exc: OrchestratorError, key: str) -> bool:
+    """Does a validation error name this body key (in its message or its details)?"""
+    try:
+        details = json.dumps(exc.details)
+    except (TypeError, ValueError):
+        details = ""
+    return key in (exc.message or "") or key in details
+
+
+def _readable(item: Any) -> Optional[NodeResult]:
+    try:
+        return normalize_node(item)
+    except ProtocolError:
+        return None
+
+
+def _host_of(base_url: str) -> str:
+    host = urlsplit(base_url).hostname or ""
+    return "[%s]" % host if ":" in host else host
+
+
+def normalize_base_url(url: str, default_port: int = 8143, api_prefix: str = API_PREFIX) -> str:
     """https://host[:port][/orchestrator/v1] → https://host:port (no trailing slash)."""
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError("No orchestrator URL is configured.")
@@ -430,10 +570,10 @@ def normalize_base_url(url: str) -> str:
     except ValueError:
         raise ConfigurationError("The orchestrator URL has an invalid port.")
     path = parts.path.rstrip("/")
-    if path not in ("", API_PREFIX):
+    if path not in ("", api_prefix):
         raise ConfigurationError("The orchestrator URL must be https://<host>[:port] (the API path is added).")
     host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
-    return "https://%s:%d" % (host, port or 8143)
+    return "https://%s:%d" % (host, port or default_port)
 
 
 def _short(value) -> str:

@@ -8,7 +8,7 @@ makes PE itself refuse nodes outside the allowlist (empty-target).
 """
 import ipaddress
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 # DNS host names: labels of 1-63 letters/digits/hyphens, not starting or ending with '-'.
 DEFAULT_NODE_PATTERN = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -78,13 +78,21 @@ def scope_for(certname: str, pql_constraint: Optional[str] = None) -> Dict[str, 
 
 
 def check_pql_constraint(text: str) -> str:
-    """Admin input check: a PQL condition that cannot break out of `{ ... }`."""
+    """Admin input check: a PQL condition that cannot break out of `{ ... }`.
+
+    Brackets must nest properly, so a fact subquery such as
+    `inventory { facts.os.family = "RedHat" }` is allowed while `} or nodes {` is not.
+    Strings must be double-quoted: PQL also reads single-quoted strings, and a quote
+    this check did not follow could hide a closing brace.
+    """
     text = (text or "").strip()
     if not text:
         return ""
     if len(text) > 2000:
         raise ValueError("The PQL constraint is longer than 2000 characters.")
-    depth, i, in_string = 0, 0, False
+    closers = {"(": ")", "{": "}", "[": "]"}
+    stack: List[str] = []
+    i, in_string = 0, False
     while i < len(text):
         c = text[i]
         if in_string:
@@ -92,20 +100,24 @@ def check_pql_constraint(text: str) -> str:
                 i += 1
             elif c == '"':
                 in_string = False
+            elif c in "\r\n":
+                raise ValueError("The PQL constraint has a line break inside a string.")
         elif c == '"':
             in_string = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth < 0:
-                raise ValueError("The PQL constraint has an unbalanced ')'.")
-        elif c in "{};\n\r":
-            raise ValueError("The PQL constraint is a condition only, e.g. certname ~ \"^web\"; "
-                             "braces, semicolons and line breaks are not allowed.")
+        elif c == "'":
+            raise ValueError("The PQL constraint must use double-quoted strings.")
+        elif c in closers:
+            stack.append(closers[c])
+        elif c in ")}]":
+            if not stack or stack.pop() != c:
+                raise ValueError("The PQL constraint has an unbalanced '%s'." % c)
+        elif c in ";\n\r":
+            raise ValueError("The PQL constraint is a condition only, e.g. certname ~ \"^web\" or "
+                             "inventory { facts.os.family = \"RedHat\" }; semicolons and line breaks are "
+                             "not allowed.")
         i += 1
     if in_string:
         raise ValueError("The PQL constraint has an unterminated string.")
-    if depth:
-        raise ValueError("The PQL constraint has an unbalanced '('.")
+    if stack:
+        raise ValueError("The PQL constraint has an unbalanced '%s'." % {")": "(", "}": "{", "]": "["}[stack[-1]])
     return text

@@ -4,10 +4,18 @@
         client = OrchestratorClient(orch.url, orch.token, orch.ca_pem)
 
 Implements POST /command/task, GET /jobs/<name>, GET /jobs/<name>/nodes, POST
-/command/stop, POST|GET /inventory with PE's status codes and error bodies. Tasks come
-from a modules directory and run as subprocesses (taskrunner) on a bounded worker pool,
-one run per target node, so the HTTP server never blocks on a task. `faults` injects
-the failures a real PE and network show (see Faults).
+/command/stop, POST|GET /inventory with PE's status codes and error bodies, and PE
+PuppetDB's GET /pdb/query/v4?query=<PQL> (PuppetDB listens on its own port 8081 in PE;
+here it shares the orchestrator's). Tasks come from a modules directory and run as
+subprocesses (taskrunner) on a bounded worker pool, one run per target node, so the
+HTTP server never blocks on a task. `faults` injects the failures a real PE and network
+show (see Faults).
+
+What PE knows: `nodes` are the certnames in PuppetDB (each with a small fact set,
+`facts`); `set_connected` says whose pxp-agent is connected. As in PE, a `nodes` scope
+runs on any certname (an unknown one ends errored, "not connected to the PCP broker",
+exactly like a stopped agent); a `query` scope selects from PuppetDB only, so an
+unknown certname there is empty-target.
 """
 import datetime
 import http.server
@@ -23,13 +31,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Optional, Set
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..orchestrator import DONE_JOB_STATES, DONE_NODE_STATES
 from . import pki, pql, taskrunner
 
 DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "puppet"))
 API = "/orchestrator/v1"
+PDB_QUERY = "/pdb/query/v4"
 TASK_BODY_KEYS = {"environment", "task", "params", "scope", "description", "noop", "timeout", "userdata",
                   "targets", "concurrency"}
 MAX_BODY = 1024 * 1024
@@ -102,6 +111,7 @@ class _Job:
         self.cancel = threading.Event()       # stop: nodes not started yet are stopped
         self.force = threading.Event()        # stop with force: running tasks are killed
         self.stopping = False
+        self.noop = False
         self.hide_gets = hide_gets
         self.lock = threading.Lock()
         self.nodes = {n: {"name": n, "state": "new", "result": None, "duration": None, "start_timestamp": None,
@@ -139,8 +149,17 @@ class LocalOrchestrator:
                  permitted_tasks: Optional[Iterable[str]] = None, node_groups: Optional[Dict[str, List[str]]] = None,
                  task_env: Optional[Dict[str, str]] = None, node_env: Optional[Dict[str, Dict[str, str]]] = None,
                  default_task_timeout: int = 300, owner: str = "sentry-autodiag",
-                 cert_hostnames: Optional[List[str]] = None):
+                 cert_hostnames: Optional[List[str]] = None, facts: Optional[Dict[str, Dict[str, Any]]] = None,
+                 may_query_puppetdb: bool = True, accepts_timeout: bool = True):
         self.inventory = {n: True for n in nodes}
+        # PuppetDB's fact set per node (default: a small plausible one per certname)
+        self.facts = {n: pql.default_facts(n) for n in self.inventory}
+        self.facts.update(facts or {})
+        # RBAC: may the token's role run PuppetDB queries ("Nodes: View node data from PuppetDB")?
+        self.may_query_puppetdb = may_query_puppetdb
+        # False: an older PE whose POST /command/task does not know the `timeout` key
+        self.accepts_timeout = accepts_timeout
+        self.stderr: Dict[str, Dict[str, str]] = {}  # job → node → stderr, kept as pxp-agent keeps it
         self.modules_dir = modules_dir
         self.token = token
         self.environments = set(environments)
@@ -251,7 +270,8 @@ class LocalOrchestrator:
     def command_task(self, body):
         if not isinstance(body, dict):
             return 400, _err("puppetlabs.orchestrator/validation-error", "The request body must be a JSON object.")
-        unknown = sorted(set(body) - TASK_BODY_KEYS)
+        # How PE words a refused body key is not public; this names the key in msg and details.
+        unknown = sorted(set(body) - (TASK_BODY_KEYS if self.accepts_timeout else TASK_BODY_KEYS - {"timeout"}))
         if unknown:
             return 400, _err("puppetlabs.orchestrator/validation-error",
                              "Unknown keys in request body: %s" % ", ".join(unknown), {"keys": unknown})
@@ -301,6 +321,7 @@ class LocalOrchestrator:
             name = str(next(self._ids))
             job = _Job(name, spec, environment, body["params"], nodes, body.get("description"),
                        body.get("userdata"), timeout, self.owner, self.faults.job_404_gets)
+            job.noop = bool(body.get("noop"))
             self.jobs[name] = job
             busy = sum(1 for j in self.jobs.values() if not j.done())
             self.max_concurrent_jobs = max(self.max_concurrent_jobs, busy)
@@ -315,15 +336,24 @@ class LocalOrchestrator:
                 return None, (400, _err("puppetlabs.orchestrator/validation-error", "scope.nodes must be a list of certnames."))
             return list(dict.fromkeys(nodes)), None
         if "query" in scope:
+            if not self.may_query_puppetdb:
+                # PE answers query-error when the role may not run PuppetDB queries; its exact
+                # message for that case is not public.
+                return None, (400, _err("puppetlabs.orchestrator/query-error",
+                                        "The user '%s' does not have permission to run PuppetDB queries."
+                                        % self.owner))
             try:
-                predicate = pql.compile_query(scope["query"])
+                return self.puppetdb_query(scope["query"]), None
             except pql.PQLError as exc:
                 return None, (400, _err("puppetlabs.orchestrator/query-error", "Error running query: %s" % exc))
-            return sorted(n for n in self.inventory if predicate(n)), None
         group = scope["node_group"]
         if not isinstance(group, str) or group not in self.node_groups:
             return None, (400, _err("puppetlabs.orchestrator/empty-target", "No nodes were found for the specified target."))
         return list(self.node_groups[group]), None
+
+    def puppetdb_query(self, text: str) -> List[str]:
+        """The certnames PuppetDB holds that a PQL query selects (raises pql.PQLError)."""
+        return pql.matching(text, {n: self.facts.get(n, {}) for n in self.inventory})
 
     @staticmethod
     def _settle(job: _Job, entry: Dict[str, Any], state: str, **fields):
@@ -356,9 +386,12 @@ class LocalOrchestrator:
             with self._lock:
                 self.task_runs += 1
             outcome = taskrunner.run_task(job.task, job.params, target=node, timeout=job.timeout, extra_env=env,
-                                          cancel=job.force,
+                                          cancel=job.force, noop=job.noop,
                                           max_output=1024 if node in self.faults.oversized_nodes else taskrunner.MAX_OUTPUT_BYTES)
-            state = "stopped" if job.force.is_set() and outcome.exit_code is None else outcome.state
+            with self._lock:
+                self.stderr.setdefault(job.name, {})[node] = outcome.stderr  # never in the API: PE hides it
+            state = "stopped" if job.force.is_set() and outcome.exit_code is None and outcome.state != "errored" \
+                else outcome.state
             self._settle(job, entry, state, result=outcome.result, duration=round(outcome.duration, 3))
         except Exception as exc:  # the orchestrator itself must never leave a node hanging
             self._settle(job, entry, "errored", result={"_error": {
@@ -493,6 +526,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         denied = orch.authenticate(self.headers.get("X-Authentication"))
         if denied:
             return self._send(*denied)
+        if path == PDB_QUERY and method == "GET":
+            return self._puppetdb(orch)
         if not path.startswith(API + "/"):
             return self._send(404, _err("puppetlabs.orchestrator/not-found", "Not found: %s" % path))
         route = [unquote(p) for p in path[len(API) + 1:].split("/") if p]
@@ -521,6 +556,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(400, _err("puppetlabs.orchestrator/validation-error", "nodes must be a list of strings."))
             return self._send(200, orch.inventory_body(nodes))
         return self._send(404, _err("puppetlabs.orchestrator/not-found", "Not found: %s %s" % (method, path)))
+
+    def _puppetdb(self, orch: "LocalOrchestrator"):
+        """PuppetDB's query endpoint: a JSON array of rows; errors are plain text, as PuppetDB sends them.
+
+        PE's PuppetDB answers a token whose role lacks "View node data from PuppetDB" with
+        403; its body is not public, so the text here is this double's own.
+        """
+        if not orch.may_query_puppetdb:
+            return self._send_raw(403, b"Permission denied: this user may not view node data from PuppetDB",
+                                  "text/plain")
+        values = parse_qs(urlsplit(self.path).query).get("query", [])
+        try:
+            certnames = orch.puppetdb_query(values[0] if values else "nodes {}")
+        except pql.PQLError as exc:
+            return self._send_raw(400, str(exc).encode(), "text/plain")
+        return self._send(200, [{"certname": n} for n in certnames])
 
     def _send(self, status, body):
         self._send_raw(status, json.dumps(body).encode(), "application/json")

@@ -22,15 +22,18 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from . import puppet_types
 
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024  # pxp-agent's max-message-size
+# The keys the task spec defines; others are tolerated (Puppet's loaders ignore them).
 METADATA_KEYS = {"description", "puppet_task_version", "supports_noop", "input_method",
-                 "parameters", "files", "implementations", "private", "extensions", "remote"}
+                 "parameters", "files", "implementations", "private", "extensions", "remote", "identifiers"}
 INPUT_METHODS = {"stdin", "environment", "both", "powershell"}
+AGENT_FEATURES = ("puppet-agent", "shell")  # what pxp-agent offers on Linux (Task::features_)
 FILE_MOUNTS = ("files", "lib", "scripts", "tasks")  # Puppet::Module::Task::MOUNTS
 
 
@@ -50,6 +53,8 @@ class TaskSpec(NamedTuple):
     input_method: str
     # (name relative to the install dir, absolute source path) of each metadata `files` entry
     files: Tuple[Tuple[str, str], ...] = ()
+    # set when no implementation's requirements are met: the agent refuses the run
+    impl_error: Optional[str] = None
 
     @property
     def full_name(self):
@@ -57,11 +62,13 @@ class TaskSpec(NamedTuple):
 
 
 class TaskOutcome(NamedTuple):
-    state: str                 # "finished" or "failed"
+    state: str                 # "finished", "failed", or "errored" (the agent could not run it)
     result: Dict[str, Any]
     exit_code: Optional[int]
     duration: float
     stdout_bytes: int
+    # kept as pxp-agent keeps it (in its results, which PE's API does not expose)
+    stderr: str = ""
 
 
 def split_task_name(task: str):
@@ -74,8 +81,14 @@ def split_task_name(task: str):
     return parts[0], parts[1]
 
 
-def load_task(modules_dir: str, task: str) -> TaskSpec:
-    """Finds and validates a task's metadata and implementation file."""
+def load_task(modules_dir: str, task: str, features=AGENT_FEATURES) -> TaskSpec:
+    """Finds a task's metadata and the implementation the agent would run.
+
+    As Puppet's loader (Puppet::Module::Task): every listed implementation must exist;
+    without `implementations`, exactly one executable named after the task. As
+    pxp-agent: the first implementation whose requirements are all among the agent's
+    features is chosen, with its own input_method and files.
+    """
     module, name = split_task_name(task)
     tasks_dir = os.path.join(os.path.abspath(modules_dir), module, "tasks")
     meta_path = os.path.join(tasks_dir, name + ".json")
@@ -87,18 +100,44 @@ def load_task(modules_dir: str, task: str) -> TaskSpec:
             except ValueError as exc:
                 raise TaskMetadataError("%s is not valid JSON: %s" % (meta_path, exc))
         check_metadata(metadata)
-    candidates = sorted(f for f in (os.listdir(tasks_dir) if os.path.isdir(tasks_dir) else [])
-                        if f.split(".", 1)[0] == name and not f.endswith((".json", ".md")))
+    executables = sorted(f for f in (os.listdir(tasks_dir) if os.path.isdir(tasks_dir) else [])
+                         if TASK_NAME.match(os.path.splitext(f)[0]) and not f.endswith((".json", ".md", ".conf"))
+                         and os.path.isfile(os.path.join(tasks_dir, f)))
     impls = metadata.get("implementations")
-    if impls:
-        candidates = [i["name"] for i in impls if i.get("name") in candidates]
-    if not candidates:
-        raise TaskNotFound("task %s::%s not found in %s" % (module, name, modules_dir))
-    input_method = metadata.get("input_method") or "both"
     impl: Dict[str, Any] = {}
-    if impls:
-        impl = next(i for i in impls if i.get("name") == candidates[0])
-        input_method = impl.get("input_method") or input_method
+    impl_error = None
+    if impls is not None:
+        if not isinstance(impls, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                                  for i in impls):
+            raise TaskMetadataError("Task metadata for task %s::%s does not specify implementations as an array "
+                                    "of objects with a name" % (module, name))
+        for i in impls:
+            if i["name"] not in executables:
+                raise TaskMetadataError("Task metadata for task %s::%s specifies missing implementation %s"
+                                        % (module, name, i["name"]))
+            if not isinstance(i.get("requirements", []), list):
+                raise TaskMetadataError("Task metadata for task %s::%s does not specify requirements as an array"
+                                        % (module, name))
+        chosen = [i for i in impls if all(r in features for r in (i.get("requirements") or []))]
+        if chosen:
+            impl = chosen[0]
+            executable = impl["name"]
+        else:  # pxp-agent's words (selectImplementation); the run fails on the node, not at POST
+            impl_error = "no implementations match supported features: %s" % ", ".join(sorted(features))
+            executable = impls[0]["name"] if impls else ""
+        if not impls:
+            raise TaskNotFound("task %s::%s lists no implementation" % (module, name))
+    else:
+        named = [f for f in executables if os.path.splitext(f)[0] == name]
+        if not named:
+            raise TaskNotFound("task %s::%s not found in %s" % (module, name, modules_dir))
+        if len(named) > 1:
+            raise TaskMetadataError("Multiple executables were found for task %s::%s; define 'implementations' "
+                                    "in metadata to differentiate between them" % (module, name))
+        executable = named[0]
+    input_method = impl.get("input_method") or metadata.get("input_method") or "both"
+    if input_method not in INPUT_METHODS:
+        raise TaskMetadataError("input_method must be one of %s" % sorted(INPUT_METHODS))
     entries = []
     for owner in (metadata, impl):
         listed = owner.get("files") or []
@@ -106,7 +145,8 @@ def load_task(modules_dir: str, task: str) -> TaskSpec:
             raise TaskMetadataError("The 'files' task metadata expects an array, got %r." % (listed,))
         entries.extend(listed)
     files = resolve_files(modules_dir, list(dict.fromkeys(entries)))
-    return TaskSpec(module, name, metadata, os.path.join(tasks_dir, candidates[0]), input_method, tuple(files))
+    return TaskSpec(module, name, metadata, os.path.join(tasks_dir, executable), input_method, tuple(files),
+                    impl_error)
 
 
 def resolve_files(modules_dir: str, entries: List[Any]) -> List[Tuple[str, str]]:
@@ -176,12 +216,14 @@ def stage_files(spec: TaskSpec) -> str:
 
 
 def check_metadata(metadata: Dict[str, Any]) -> None:
-    """Rejects task metadata that PE would not load."""
+    """Rejects task metadata that Puppet would not load; keys it does not know are tolerated.
+
+    A parameter type this runner cannot check is accepted (see puppet_types); only
+    malformed type syntax is refused. Whether PE itself refuses a task whose type does
+    not parse, and with which answer, is not public: here such a task is unknown-task.
+    """
     if not isinstance(metadata, dict):
         raise TaskMetadataError("task metadata must be a JSON object")
-    unknown = set(metadata) - METADATA_KEYS
-    if unknown:
-        raise TaskMetadataError("unknown task metadata keys: %s" % ", ".join(sorted(unknown)))
     if metadata.get("input_method", "both") not in INPUT_METHODS:
         raise TaskMetadataError("input_method must be one of %s" % sorted(INPUT_METHODS))
     if not isinstance(metadata.get("supports_noop", False), bool):
@@ -223,13 +265,20 @@ def validate_params(spec: TaskSpec, params: Any) -> List[str]:
     return errors
 
 
-def task_input(spec: TaskSpec, params: Dict[str, Any], target: str, installdir: Optional[str] = None):
-    """The stdin bytes and PT_* variables a runner passes, per input_method."""
+def task_input(spec: TaskSpec, params: Dict[str, Any], target: str, installdir: Optional[str] = None,
+               noop: bool = False):
+    """The stdin bytes and PT_* variables a runner passes, per input_method.
+
+    As pxp-agent: `_task` always, `_installdir` for tasks with files, `_noop` for a noop
+    run. `_target` is added only for remote tasks (which run on a proxy), so never here;
+    `target` is accepted for the callers' sake and unused.
+    """
     full = dict(params)
     full["_task"] = spec.full_name
     if installdir is not None:
         full["_installdir"] = installdir
-    full["_target"] = {"name": target}
+    if noop:
+        full["_noop"] = True
     stdin = json.dumps(full).encode() if spec.input_method in ("stdin", "both", "powershell") else b""
     env = {}
     if spec.input_method in ("environment", "both"):
@@ -256,24 +305,52 @@ def normalize_output(stdout: bytes, exit_code: int) -> Dict[str, Any]:
     return result
 
 
+def is_valid_utf8(data: bytes) -> bool:
+    """pxp-agent's Util::isValidUTF8: valid UTF-8 and no NUL byte."""
+    if b"\0" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def invalid_utf8_error(stderr: str) -> Dict[str, Any]:
+    """What pxp-agent reports for stdout that is not valid UTF-8 (BoltModule::processOutputAndUpdateMetadata,
+    ActionResponse::toJSON): status failure, the error as the task's `_error` on stdout.
+    That PE then shows the node `failed` with this `_error` is inferred, not recorded."""
+    label = "non-blocking 'task run' request (transaction %s)" % uuid.uuid4()
+    return {"kind": "puppetlabs.pxp-agent/execution-error",
+            "msg": "The task executed for the %s returned invalid UTF-8 on stdout - stderr:%s"
+                   % (label, "\n" + stderr if stderr else " (empty)"),
+            "details": {}}
+
+
 def run_task(spec: TaskSpec, params: Dict[str, Any], target: str = "localhost", timeout: float = 300,
              extra_env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-             max_output: int = MAX_OUTPUT_BYTES, cancel: Optional[threading.Event] = None) -> TaskOutcome:
+             max_output: int = MAX_OUTPUT_BYTES, cancel: Optional[threading.Event] = None,
+             noop: bool = False) -> TaskOutcome:
     """Runs the task as a subprocess and returns its normalized outcome; never raises for the task's faults.
 
     Setting `cancel` kills the task (its whole process group): the outcome is failed with
     exit_code None, as for a timeout.
     """
+    if spec.impl_error:
+        # pxp-agent refuses the request before running anything; how PE shows that
+        # node is not public: here it is errored with pxp-agent's message.
+        return TaskOutcome("errored", {"_error": {"kind": "puppetlabs.pxp-agent/execution-error",
+                                                  "msg": spec.impl_error, "details": {}}}, None, 0.0, 0)
     installdir = stage_files(spec) if spec.files else None
     try:
-        return _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, installdir)
+        return _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, installdir, noop)
     finally:
         if installdir:
             shutil.rmtree(installdir, ignore_errors=True)
 
 
-def _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, installdir) -> TaskOutcome:
-    stdin, env_params = task_input(spec, params, target, installdir)
+def _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, installdir, noop) -> TaskOutcome:
+    stdin, env_params = task_input(spec, params, target, installdir, noop)
     executable = spec.executable
     if installdir:
         executable = os.path.join(installdir, spec.module, "tasks", os.path.basename(spec.executable))
@@ -281,9 +358,9 @@ def _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, inst
     env.update(extra_env or {})
     env.update(env_params)
     start = time.monotonic()
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([executable], stdin=subprocess.PIPE, stdout=out,
-                                stderr=subprocess.DEVNULL, env=env, cwd=cwd or "/",
+                                stderr=err, env=env, cwd=cwd or "/",
                                 start_new_session=True)
         try:
             try:  # a task that does not read its input may exit before we finish writing
@@ -308,15 +385,20 @@ def _run(spec, params, target, timeout, extra_env, cwd, max_output, cancel, inst
                 _kill_group(proc)
         duration = time.monotonic() - start
         size = out.tell()
+        err.seek(0)
+        stderr = err.read(max_output).decode("utf-8", errors="replace")
         if size > max_output:
             return TaskOutcome("failed", {"_error": {
                 "kind": "puppetlabs.pxp-agent/output-too-large",
                 "msg": "The task output (%d bytes) exceeds the maximum message size of %d bytes" % (size, max_output),
-                "details": {"size": size}}}, exit_code, duration, size)
+                "details": {"size": size}}}, exit_code, duration, size, stderr)
         out.seek(0)
-        result = normalize_output(out.read(), exit_code)
+        stdout = out.read()
+    if not is_valid_utf8(stdout):
+        return TaskOutcome("failed", {"_error": invalid_utf8_error(stderr)}, exit_code, duration, size, stderr)
+    result = normalize_output(stdout, exit_code)
     failed = exit_code != 0 or "_error" in result
-    return TaskOutcome("failed" if failed else "finished", result, exit_code, duration, size)
+    return TaskOutcome("failed" if failed else "finished", result, exit_code, duration, size, stderr)
 
 
 def _wait(proc, timeout, cancel):
