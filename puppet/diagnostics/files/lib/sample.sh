@@ -1,0 +1,53 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # globals shared between the lib files and the entry point
+# Snapshots of /proc and /sys files, read by the task's own shell with builtins: no fork
+# (cheap, and still works when the node is out of process slots), and each counter file
+# read exactly twice, one shared interval apart, for every rate the task reports.
+
+readonly SAMPLE_INTERVAL_US=1000000   # the one interval of all two-sample deltas
+readonly SAMPLED=(stat vmstat diskstats net/netstat)
+readonly SNAPSHOT=(meminfo loadavg uptime pressure/cpu pressure/memory pressure/io net/sockstat mounts
+    sys/fs/file-nr sys/net/netfilter/nf_conntrack_count sys/net/netfilter/nf_conntrack_max
+    sys/net/ipv4/ip_local_port_range sys/kernel/pid_max sys/kernel/threads-max sys/kernel/hostname)
+
+# Copies file $1 to $2 with builtins; an unreadable or missing file gives an empty copy.
+snap() {
+    local line
+    { while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done <"$1"; } >"$2" 2>/dev/null || : >"$2"
+}
+
+# $WORK/p.<name with / as _> for a one-shot file, $WORK/s1.<name> / s2.<name> for samples.
+pfile() { local n=${1//\//_}; printf '%s/p.%s' "$WORK" "$n"; }
+sfile() { local n=${2//\//_}; printf '%s/s%s.%s' "$WORK" "$1" "$n"; }
+
+now_us() { local t=${EPOCHREALTIME:-}; if [ -n "$t" ]; then t=${t/./}; printf '%s' "${t/,/}"; else printf '%s000000' "$SECONDS"; fi; }
+
+take_sample() { # 1 or 2
+    local f
+    [ "$1" = 1 ] && T1_US=$(now_us)
+    for f in "${SAMPLED[@]}"; do snap "$PROC_ROOT/$f" "$(sfile "$1" "$f")"; done
+    if [ "$1" = 1 ]; then
+        for f in "${SNAPSHOT[@]}"; do snap "$PROC_ROOT/$f" "$(pfile "$f")"; done
+    else
+        T2_US=$(now_us)
+        INTERVAL_MS=$(((T2_US - T1_US) / 1000)); [ "$INTERVAL_MS" -lt 1 ] && INTERVAL_MS=1
+    fi
+}
+
+# Waits out what is left of the interval since sample 1 (the collectors ran meanwhile).
+finish_interval() {
+    local left=$((SAMPLE_INTERVAL_US - ($(now_us) - T1_US)))
+    if [ "$left" -gt 0 ]; then run sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))" || true; fi
+}
+
+# 1 when the effective user is one process away from its RLIMIT_NPROC (root is exempt):
+# then the task must not fork at all, and reports that itself.
+out_of_process_slots() {
+    local limit mine=0 p
+    [ "${EUID:-0}" = 0 ] && return 1
+    limit=$(ulimit -u)
+    [ "$limit" = unlimited ] && return 1
+    for p in /proc/[0-9]*; do [ -O "$p" ] && mine=$((mine + 1)); done
+    NPROC_MINE=$mine NPROC_LIMIT=$limit
+    [ $((limit - mine)) -lt 8 ]
+}
