@@ -274,6 +274,16 @@ def test_job_answers(ca_pem):
     assert job.state == "stopping" and not job.done and job.node_states == {"running": 1, "stopping": 1}
 
 
+def test_a_job_state_the_client_does_not_know_is_not_done(ca_pem):
+    jobs = answers("jobs")
+    client, _ = recorded_client(ca_pem, jobs["future_state"], jobs["no_state"])
+    job = client.job("87")
+    assert job.state == "paused" and not job.done
+    with pytest.raises(oc.ProtocolError) as exc:  # no state at all: not an answer of the API
+        client.job("88")
+    assert exc.value.retryable
+
+
 def test_unknown_job_is_a_retryable_job_not_found(ca_pem):
     client, _ = recorded_client(ca_pem, answers("jobs")["unknown_job"], answers("jobs")["unknown_job"])
     with pytest.raises(oc.JobNotFound) as exc:

@@ -201,6 +201,13 @@ def test_a_non_object_task_error_reaches_the_client(client):
     assert node.error == {"kind": "unknown", "msg": "disk full on /var: cannot write the report", "details": {}}
 
 
+def test_task_description_lists_the_files_the_agent_would_fetch(client):
+    files = client.task_info("sample::helper")["files"]
+    assert [f["filename"] for f in files] == ["helper.sh", "sample/files/lib/greet.sh",
+                                              "sample/files/lib/more/data.txt", "sample/lib/sample/util.rb"]
+    assert all(len(f["sha256"]) == 64 and f["size_bytes"] > 0 for f in files)
+
+
 def test_files_tasks_run_through_the_orchestrator(client):
     _, node = run_one(client, "sample::helper", {})
     assert node.state == "finished" and node.report["greeting"] == "hello from a staged file"

@@ -368,9 +368,12 @@ class OrchestratorClient:
         return self.base_url in _REFUSES_TIMEOUT
 
     def job(self, name: str) -> Job:
+        """GET /jobs/<name>. A state PE may add later is kept and counts as not done, so the
+        caller keeps polling until its own deadline instead of calling PE unreachable."""
         answer = self._request("GET", "/jobs/%s" % quote(str(name), safe=""), job_lookup=True)
-        if not isinstance(answer, dict) or answer.get("state") not in {"new", "ready", "running", "stopping"} | DONE_JOB_STATES:
-            raise ProtocolError("The orchestrator returned a job without a known state.")
+        if not isinstance(answer, dict) or not isinstance(answer.get("state"), str) or not answer["state"]:
+            raise ProtocolError("The orchestrator returned a job without a state.")
+        answer["state"] = answer["state"][:MAX_STATE_TEXT]
         states = answer.get("node_states") if isinstance(answer.get("node_states"), dict) else {}  # null: no nodes
         count = answer.get("node_count")
         return Job(str(name), answer["state"], count if isinstance(count, int) and not isinstance(count, bool) else 0,

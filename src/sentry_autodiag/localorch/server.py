@@ -18,6 +18,7 @@ exactly like a stopped agent); a `query` scope selects from PuppetDB only, so an
 unknown certname there is empty-target.
 """
 import datetime
+import hashlib
 import http.server
 import itertools
 import json
@@ -456,15 +457,23 @@ class LocalOrchestrator:
         except (taskrunner.TaskNotFound, taskrunner.TaskMetadataError):
             return 404, _err("puppetlabs.orchestrator/unknown-task",
                              "Could not find a task named '%s' in environment '%s'" % (task, environment))
+        files = [(os.path.basename(spec.executable), spec.executable)] + list(spec.files)
         return 200, {"id": "%s%s/tasks/%s/%s" % (self.url, API, module, name), "name": spec.full_name,
                      "environment": {"name": environment, "code_id": None}, "metadata": spec.metadata,
-                     "files": [{"filename": os.path.basename(spec.executable), "size_bytes": os.path.getsize(spec.executable)}]}
+                     "files": [_file_entry(filename, path) for filename, path in files if os.path.isfile(path)]}
 
     def inventory_body(self, nodes=None):
         names = list(self.inventory) if nodes is None else nodes
         items = [{"name": n, "connected": bool(self.inventory.get(n)) and n not in self.faults.offline_nodes,
                   "broker": "pcp://localhost/server", "timestamp": _now()} for n in names]
         return {"items": items}
+
+
+def _file_entry(filename, path):
+    """A task file as GET /tasks/<module>/<task> lists it (the implementation, then `files` entries)."""
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    return {"filename": filename, "sha256": digest, "size_bytes": os.path.getsize(path)}
 
 
 def _err(kind, msg, details=None):
