@@ -1,4 +1,7 @@
-"""Packaging for sentry-autodiag: a Sentry plugin that attaches Puppet diagnostics to new issues."""
+"""Packaging for sentry-autodiag: Puppet diagnostics on new Sentry issues, as a Sentry
+plugin (installed into Sentry 23.7.1-25.4.x) or as a webhook gateway (extra `gateway`,
+Python 3.11+, any Sentry from 23.7.1 on and sentry.io). The base install never pulls
+`sentry`: the plugin runs inside the Sentry that is already installed."""
 import os
 import re
 
@@ -30,16 +33,30 @@ setup(
     packages=find_packages("src"),
     include_package_data=True,
     python_requires=">=3.8",
-    install_requires=["requests", "sentry"],
+    install_requires=["requests>=2.25"],
+    extras_require={
+        # The gateway's own processes (Python 3.11+): HTTP receiver, Celery workers, config.
+        "gateway": [
+            "tornado>=6.3,<7",
+            "celery[redis]>=5.3,<6",
+            "redis>=4.5",
+            "PyYAML>=6",
+            "prometheus-client>=0.17",
+        ],
+    },
     entry_points={
         "sentry.plugins": [
             "autodiag = sentry_autodiag.plugin:AutoDiagPlugin",
+        ],
+        "console_scripts": [
+            "sentry-autodiag = sentry_autodiag.cli:main",
         ],
     },
     classifiers=[
         "Framework :: Django",
         "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3.8",
+        "Programming Language :: Python :: 3.11",
         "Topic :: System :: Monitoring",
     ],
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by `make test`, `make demo`, CI and developers:
-# a Python 3.8 venv with Sentry 23.7.1 + this project, and PostgreSQL + Redis on loopback.
+# a Python 3.8 venv with Sentry 23.7.1 + this project (the plugin), a Python 3.11+ venv with
+# the gateway extra and no Sentry (.venv-gateway), and PostgreSQL + Redis on loopback.
 # A warm machine takes seconds: every step checks before it acts.
 # It never stops or kills a process it did not start.
 set -euo pipefail
@@ -56,6 +57,32 @@ setup_venv() {
     echo "$stamp" > "$stamp_file"
 }
 
+find_python_gateway() {
+    # The gateway runs on Python 3.11+ without Sentry: its own venv, as in production.
+    local candidate
+    for candidate in python3.11 python3.12 python3.13 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[1-9]*/bin/python3 /usr/bin/python3; do
+        if "$candidate" -c 'import sys; assert sys.version_info[:2] >= (3, 11)' >/dev/null 2>&1; then
+            command -v "$candidate"; return 0
+        fi
+    done
+    return 1
+}
+
+setup_gateway_venv() {
+    local venv="$ROOT/.venv-gateway" stamp_file stamp py
+    stamp_file="$venv/.autodiag-stamp"
+    stamp=$(cat "$ROOT/setup.py" "$ROOT/requirements-gateway-test.txt" | sha256sum | cut -c1-16)
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    py=$(find_python_gateway) || die "Python 3.11 or newer not found (the gateway needs it). Install it, e.g. 'pyenv install 3.11', and re-run."
+    say "creating $venv with $py (the webhook gateway: no Sentry inside)"
+    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[gateway]" -r "$ROOT/requirements-gateway-test.txt"
+    if "$venv/bin/python" -c 'import sentry' >/dev/null 2>&1; then die "the gateway venv must not contain sentry"; fi
+    echo "$stamp" > "$stamp_file"
+}
+
 apt_install() {
     local missing=()
     for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
@@ -106,6 +133,7 @@ if ! apt_install chromium chromium-driver 2>/dev/null; then
     say "warning: chromium could not be installed; the browser test will be skipped"
 fi
 setup_venv
+setup_gateway_venv
 start_postgres
 start_redis
 say "ready: venv $VENV, PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT"

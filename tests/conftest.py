@@ -1,5 +1,15 @@
-"""Runs the tests inside a real Sentry 23.7.1: its own pytest plugin, PostgreSQL, Redis.
+"""Two venvs run this suite, as the two front ends run in production:
 
-The only stub is Snuba's HTTP write, which has no server here (see sentry_fixtures).
+- `.venv` (Python 3.8, Sentry 23.7.1): everything but tests/gateway, inside a real Sentry
+  (its own pytest plugin, PostgreSQL, Redis). The only stub is Snuba's HTTP write (see
+  sentry_fixtures).
+- `.venv-gateway` (Python 3.11+, no Sentry): tests/gateway, the gateway's own unit tests.
 """
-pytest_plugins = ["sentry.utils.pytest", "sentry_fixtures"]
+try:
+    import sentry  # noqa: F401
+except ImportError:  # the gateway's venv
+    sentry = None
+
+if sentry is not None:
+    pytest_plugins = ["sentry.utils.pytest", "sentry_fixtures"]
+    collect_ignore = ["gateway"]

@@ -33,7 +33,8 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 EAGER_RETRY_SLEEP = 0.2        # eager (test) mode: a start retry waits at most this long in place
 
-STEPS = ("start", "poll", "drain")
+STEPS = ("start", "poll", "drain", "share")
+SHARE_RETRY = 30.0             # seconds before a follower's note that could not be written is tried again
 
 
 class IssueRef(NamedTuple):
@@ -165,7 +166,12 @@ class Flow:
             logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
             return
         for follower in followers:
-            self._share(issue.project, follower, result, settings)
+            try:
+                self._share(issue.project, follower, result, settings)
+            except Exception:  # one follower's failed note must not cost the others theirs
+                logger.warning("autodiag.share.retry", exc_info=True, extra={"group_id": follower.get("group_id")})
+                self.fe.later("share", {"project": issue.project, "follower": follower, "result": result},
+                              SHARE_RETRY)
         if waiting:
             self.fe.later("start", _upgrade(waiting))
 
@@ -322,6 +328,10 @@ class Flow:
                                                   job=job, started=started, deadline=deadline, interval=interval,
                                                   failures=failures, polls=polls, queued_at=queued_at, lead=lead),
                                      interval)
+
+    def share(self, project: Any, follower: Dict[str, Any], result: Dict[str, Any]) -> None:
+        """A follower's shared note, again, after writing it failed at the leader's end."""
+        self._share(project, follower, result, self.fe.settings(project))
 
     def drain(self, project: Any) -> None:
         """Safety net: restarts the oldest waiting leader if slots were freed without a finish

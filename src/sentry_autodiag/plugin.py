@@ -12,7 +12,7 @@ from sentry.exceptions import PluginError
 from sentry.plugins.bases.notify import NotificationPlugin
 
 import sentry_autodiag
-from sentry_autodiag import intake, orchestrator, settings as settings_mod
+from sentry_autodiag import checks, intake, settings as settings_mod
 from sentry_autodiag.sentry_glue import event_facts, load_settings
 
 logger = logging.getLogger("sentry_autodiag")
@@ -89,18 +89,7 @@ class AutoDiagPlugin(NotificationPlugin):
 
     def test_configuration(self, project):
         """Sentry's "Test Plugin" button: TLS, token and task availability, in plain words."""
-        config = load_settings(self, project)
-        if not config.configured:
-            return "Not configured yet: save the orchestrator URL, the RBAC token and the CA certificate first."
-        try:
-            with orchestrator.OrchestratorClient(config.url, config.token, config.ca_cert,
-                                                 connect_timeout=5, read_timeout=10) as client:
-                client.task_info(config.task, config.environment)
-        except orchestrator.OrchestratorError as exc:
-            return "Test failed: %s" % exc.message
-        return ("Test passed: connected to %s, its TLS certificate verified against the configured CA, "
-                "the RBAC token was accepted, and the task %s is available in the Puppet environment %s."
-                % (orchestrator.normalize_base_url(config.url), config.task, config.environment))
+        return checks.check_orchestrator(load_settings(self, project)).message
 
     def test_configuration_and_get_test_results(self, project):
         try:

@@ -20,7 +20,7 @@ QUEUE = "autodiag"
 
 
 def _schedule(step: str, kwargs: Dict[str, Any], countdown: float = 0) -> None:
-    task = {"start": start_diagnosis, "poll": poll_job, "drain": drain_waiting}[step]
+    task = {"start": start_diagnosis, "poll": poll_job, "drain": drain_waiting, "share": share_note}[step]
     task.apply_async(kwargs=as_task_kwargs(kwargs), countdown=countdown, queue=QUEUE)
 
 
@@ -57,3 +57,10 @@ def poll_job(self, **kwargs) -> None:
 def drain_waiting(self, **kwargs) -> None:
     """Restarts the oldest waiting leader when slots were freed without a finish (flow.drain)."""
     _flow(self).run("drain", kwargs)
+
+
+@instrumented_task(name="sentry_autodiag.tasks.share_note", queue=QUEUE, bind=True,
+                   soft_time_limit=30, time_limit=45, acks_late=True)
+def share_note(self, **kwargs) -> None:
+    """A follower's shared note whose first write failed (flow.share)."""
+    _flow(self).run("share", kwargs)

@@ -1,0 +1,91 @@
+"""The `event_alert` / `triggered` webhook body → what the gateway needs (plain Python).
+
+The body is signed by Sentry, but its event part is whatever an SDK sent: every value
+is type-checked and bounded here, and only ids, the project slug and the event facts
+leave this module. Shape (Sentry's AppPlatformEvent, unchanged from 23.7.1 to 26.x):
+`{"action": "triggered", "installation": {"uuid"}, "data": {"event": {...}, "triggered_rule":
+"...", "issue_alert": {...}?}}`, with `data.event.issue_id` a string and tags as
+`[key, value]` pairs.
+"""
+import re
+from typing import Any, Dict, NamedTuple, Optional
+from urllib.parse import urlsplit
+
+from ..intake import EventFacts, iso_utc, node_value, tags_from_pairs
+
+ISSUE_ID = re.compile(r"\A[1-9][0-9]{0,19}\Z")
+EVENT_ID = re.compile(r"\A[0-9a-f]{32}\Z")
+SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,99}\Z")
+EVENT_API_PATH = re.compile(r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/events/[^/]+/?\Z")
+MAX_TEXT = 256
+
+
+class WebhookError(ValueError):
+    """The body cannot be used; the message says which key and why (answered as 400)."""
+
+
+class Alert(NamedTuple):
+    issue_id: str
+    event_id: str
+    organization: str
+    project: str                 # the project slug (the key of the gateway's per-project settings)
+    environment: Optional[str]
+    level: Optional[str]
+    server_name: Any             # raw, untrusted
+    tags: Dict[str, Any]         # raw, untrusted
+    timestamp: Optional[str]     # ISO-8601 UTC
+    title: str
+    rule: str                    # the alert rule that fired (its label)
+    rule_settings: Optional[Any]  # data.issue_alert.settings, when the rule has the integration's form
+
+    def facts(self, node_tag: str) -> EventFacts:
+        """What intake.decide needs, with the node read from the project's node tag."""
+        return EventFacts(self.event_id, self.environment, self.level,
+                          node_value(self.server_name, self.tags, node_tag), self.timestamp)
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> Optional[str]:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def parse_alert(payload: Any) -> Alert:
+    """Validates an event_alert body; raises WebhookError naming what is wrong."""
+    if not isinstance(payload, dict):
+        raise WebhookError("the body is not a JSON object")
+    if payload.get("action") != "triggered":
+        raise WebhookError("action is %r, expected 'triggered'" % (_text(payload.get("action"), 40),))
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
+        raise WebhookError("data.event is missing or not an object")
+    event: Dict[str, Any] = data["event"]
+
+    issue_id = event.get("issue_id")
+    if isinstance(issue_id, int) and not isinstance(issue_id, bool):
+        issue_id = str(issue_id)
+    if not isinstance(issue_id, str) or not ISSUE_ID.match(issue_id):
+        raise WebhookError("data.event.issue_id is missing or not a numeric id")
+    event_id = event.get("event_id")
+    event_id = event_id.replace("-", "").lower() if isinstance(event_id, str) else None
+    if not event_id or not EVENT_ID.match(event_id):
+        raise WebhookError("data.event.event_id is missing or not a 32-digit hex id")
+
+    url = event.get("url")
+    match = EVENT_API_PATH.search(urlsplit(url).path) if isinstance(url, str) and len(url) < 2048 else None
+    if not match or not SLUG.match(match.group("project")) or not SLUG.match(match.group("org")):
+        raise WebhookError("data.event.url does not name the organization and project "
+                           "(/api/0/projects/<org>/<project>/events/<id>/)")
+
+    tags = tags_from_pairs(event.get("tags"))
+    server_name = event.get("server_name")
+    environment = event.get("environment", tags.get("environment"))
+    level = event.get("level", tags.get("level"))
+    if server_name in (None, ""):
+        server_name = tags.get("server_name")
+    rule_settings = None
+    issue_alert = data.get("issue_alert")
+    if isinstance(issue_alert, dict):
+        rule_settings = issue_alert.get("settings")
+    return Alert(issue_id, event_id, match.group("org"), match.group("project"), _text(environment, 64),
+                 _text(level, 16), server_name, tags,
+                 iso_utc(event.get("datetime")) or iso_utc(event.get("timestamp")),
+                 _text(event.get("title")) or "", _text(data.get("triggered_rule")) or "", rule_settings)

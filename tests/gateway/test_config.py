@@ -1,0 +1,91 @@
+"""The gateway's YAML file: one definition of fields with the plugin, errors that name the key,
+secrets only from files or the environment, and never printed."""
+import pytest
+
+from sentry_autodiag.gateway import config as config_mod
+from conftest import SECRET, write_config
+
+
+def test_a_complete_file_loads_with_star_defaults_and_project_overrides(config_file):
+    config = config_mod.load(config_file)
+    assert config.sentry.client_secrets == [SECRET]
+    assert config.sentry.url == "https://sentry.example.com" and config.sentry.organization == "acme"
+    checkout = config.settings_for("checkout")
+    assert checkout.log_path == "/var/log/checkout/app.log" and checkout.log_lines == 50
+    assert checkout.url == "https://puppet.example.com:8143" and checkout.token.startswith("pe-token-")
+    other = config.settings_for("billing")  # falls back to *
+    assert other.log_path == "" and other.log_lines == 200 and other.sentry_environments == ["*"]
+    assert other.task == "diagnostics::collect" and other.coalesce_window == 10  # the plugin form's defaults
+
+
+def test_secrets_never_appear_in_repr(config_file):
+    config = config_mod.load(config_file)
+    text = repr(config)
+    assert SECRET not in text and "pe-token-" not in text and "sntrys_token_" not in text
+
+
+@pytest.mark.parametrize("projects, key, words", [
+    ('"*":\n  url: https://p:8143\n  token: inline-secret\n  ca_cert_file: ca.pem\n', "projects.*.token",
+     "secrets are not written in the file"),
+    ('checkout:\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert_file: ca.pem\n  log_lines: 0\n',
+     "projects.checkout.log_lines", "from 1 to 5000"),
+    ('checkout:\n  url: http://p:8143\n  token_file: pe-token\n  ca_cert_file: ca.pem\n',
+     "projects.checkout.url", "https"),
+    ('checkout:\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert_file: ca.pem\n  log_pth: /x\n',
+     "projects.checkout.log_pth", "unknown key"),
+    ('checkout:\n  url: https://p:8143\n  token_file: missing-file\n  ca_cert_file: ca.pem\n',
+     "projects.checkout.token_file", "cannot read"),
+    ('checkout:\n  url: https://p:8143\n  token_env: NOT_SET_ANYWHERE_42\n  ca_cert_file: ca.pem\n',
+     "projects.checkout.token_env", "is not set"),
+    ('checkout:\n  token_file: pe-token\n  ca_cert_file: ca.pem\n', "projects.checkout.url", "required"),
+    ('checkout:\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert: not a pem\n',
+     "projects.checkout.ca_cert", "BEGIN CERTIFICATE"),
+    ('"bad slug!":\n  url: https://p:8143\n', "projects.bad slug!", "not a Sentry project slug"),
+])
+def test_errors_name_the_key(config_dir, redis_url, projects, key, words):
+    path = write_config(config_dir, redis_url, projects=projects)
+    with pytest.raises(config_mod.ConfigError) as raised:
+        config_mod.load(path)
+    message = str(raised.value)
+    assert any(line.strip().startswith(key + ":") and words in line for line in message.splitlines()), message
+
+
+def test_every_problem_is_listed_at_once(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, extra="max_body_bytes: 12\nbody_timeout: 0\n",
+                        projects='checkout:\n  url: ftp://x\n  token_file: pe-token\n  ca_cert_file: ca.pem\n'
+                                 '  min_level: loud\n')
+    with pytest.raises(config_mod.ConfigError) as raised:
+        config_mod.load(path)
+    for key in ("gateway.max_body_bytes", "gateway.body_timeout", "projects.checkout.url",
+                "projects.checkout.min_level"):
+        assert key + ":" in str(raised.value)
+
+
+def test_secrets_from_the_environment_and_rotation(config_dir, redis_url):
+    (config_dir / "old-secret").write_text("old-secret-value")
+    path = config_dir / "g.yaml"
+    path.write_text(
+        "sentry:\n  url: https://sentry.io\n  organization: acme\n  token_env: AD_SENTRY_TOKEN\n"
+        "  client_secret_env: AD_SECRET\n  client_secret_files: [old-secret]\n"
+        "gateway:\n  redis_url: %s\n"
+        "projects:\n  '*':\n    url: https://p:8143\n    token_env: AD_PE_TOKEN\n    ca_cert_file: ca.pem\n" % redis_url)
+    env = {"AD_SENTRY_TOKEN": "tok", "AD_SECRET": "new-secret-value", "AD_PE_TOKEN": " pe \n"}
+    config = config_mod.load(str(path), environ=env)
+    assert config.sentry.client_secrets == ["new-secret-value", "old-secret-value"]
+    assert config.settings_for("anything").token == "pe"
+
+
+@pytest.mark.parametrize("text", ["", "- a list\n", "sentry: [\n", "\xff\xfe garbage"])
+def test_unusable_files_say_why(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(config_mod.ConfigError) as raised:
+        config_mod.load(str(path))
+    assert str(path) in str(raised.value)
+
+
+def test_a_project_not_configured_and_no_star_has_no_settings(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='checkout:\n  url: https://p:8143\n  token_file: pe-token\n'
+                                                       '  ca_cert_file: ca.pem\n')
+    config = config_mod.load(path)
+    assert config.settings_for("checkout").configured and config.settings_for("billing") is None

@@ -1,0 +1,151 @@
+"""The receiver's answers, against a real Redis and the real Celery publisher: 2xx only
+once the step is in the broker, 401/400/413 for what cannot be trusted or used, 503
+(claiming nothing) when the queue is down, and one queued diagnosis per issue event."""
+import json
+import socket
+import time
+
+import pytest
+import redis as redis_py
+
+from sentry_autodiag.gateway import config as config_mod
+from sentry_autodiag.gateway.queue import QUEUE, Gateway
+from sentry_autodiag.gateway.receiver import Receiver
+from conftest import SECRET, write_config
+from payloads import event_alert, signed
+
+
+def unused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_receiver(path):
+    config = config_mod.load(path)
+    gateway = Gateway(config, receiver=True)
+    return Receiver(config, gateway.redis, gateway.publish, gateway.metrics,
+                    gateway.frontend().remember_issue), gateway
+
+
+@pytest.fixture
+def receiver(config_file):
+    receiver, gateway = make_receiver(config_file)
+    receiver.gateway = gateway
+    return receiver
+
+
+def queued(redis_url):
+    """The flow steps waiting in the broker (Celery's JSON messages in the Redis list)."""
+    client = redis_py.Redis.from_url(redis_url)
+    steps = []
+    for raw in client.lrange(QUEUE, 0, -1):
+        message = json.loads(raw)
+        body = json.loads(__import__("base64").b64decode(message["body"]))
+        steps.append(body[0])  # (args, kwargs, embed): args = (step, kwargs)
+    return steps
+
+
+def post(receiver, payload, secret=SECRET, resource="event_alert", **kw):
+    body, headers = signed(payload, secret, resource)
+    return receiver.handle(headers["Sentry-Hook-Resource"], headers["Sentry-Hook-Signature"], body, **kw)
+
+
+def test_a_signed_alert_is_queued_then_answered_202(receiver, redis_url):
+    payload = event_alert(issue_id="77", server_name="WEB01.example.com")
+    answer = post(receiver, payload)
+    assert answer.status == 202 and answer.body["status"] == "queued"
+    ((step, kwargs),) = queued(redis_url)
+    assert step == "start"
+    assert kwargs["project"] == "checkout" and kwargs["issue"] == "77" and kwargs["node"] == "web01.example.com"
+    assert kwargs["event_id"] == payload["data"]["event"]["event_id"] and kwargs["since"].endswith("Z")
+    assert kwargs["rejection"] is None and kwargs["queued_at"] > 0
+    assert set(kwargs) == {"project", "issue", "event_id", "node", "rejection", "since", "queued_at"}
+
+
+def test_a_replayed_body_queues_nothing_more(receiver, redis_url):
+    payload = event_alert()
+    assert post(receiver, payload).status == 202
+    again = post(receiver, payload)
+    assert again.status == 200 and again.body["status"] == "duplicate"
+    assert len(queued(redis_url)) == 1
+
+
+@pytest.mark.parametrize("secret", ["wrong-secret", ""])
+def test_unsigned_or_wrongly_signed_is_401_and_never_parsed(receiver, redis_url, secret):
+    answer = post(receiver, b"not even json", secret=secret or "x")
+    assert answer.status == 401
+    answer = receiver.handle("event_alert", None, b"{}")
+    assert answer.status == 401 and queued(redis_url) == []
+
+
+def test_other_resources_are_answered_2xx_and_ignored(receiver, redis_url):
+    for resource in ("installation", "issue", "comment", "error", "metric_alert", None):
+        answer = post(receiver, {"action": "created", "data": {}}, resource=resource or "x") if resource else \
+            receiver.handle(None, signed(b"{}", SECRET)[1]["Sentry-Hook-Signature"], b"{}")
+        assert answer.status == 200 and answer.body["status"] == "ignored"
+    assert queued(redis_url) == []
+
+
+def test_bad_bodies_get_400_with_the_reason(receiver, redis_url):
+    assert post(receiver, b"{not json").status == 400
+    assert post(receiver, b"\xff\xfe").status == 400
+    answer = post(receiver, {"action": "triggered", "data": {"event": {"issue_id": "x"}}})
+    assert answer.status == 400 and "issue_id" in answer.body["error"]
+    assert queued(redis_url) == []
+
+
+def test_too_large_is_413_before_anything_else(receiver):
+    assert receiver.handle("event_alert", None, b"", too_large=True).status == 413
+
+
+def test_filtered_unconfigured_other_org_and_stale_events_queue_nothing(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects=(
+        'checkout:\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert_file: ca.pem\n'))
+    receiver, _ = make_receiver(path)
+    assert post(receiver, event_alert(environment="staging")).body["status"] == "filtered"
+    assert post(receiver, event_alert(level="warning")).body["status"] == "filtered"
+    assert post(receiver, event_alert(project="billing")).body["reason"] == "project not configured"
+    assert post(receiver, event_alert(organization="other")).body["reason"] == "other organization"
+    assert "older than" in post(receiver, event_alert(when=time.time() - 2 * 86400)).body["reason"]
+    assert queued(redis_url) == []
+
+
+def test_hostile_node_is_queued_as_a_rejection_for_its_note(receiver, redis_url):
+    payload = event_alert(server_name="web01'; rm -rf /")
+    assert post(receiver, payload).status == 202
+    ((step, kwargs),) = queued(redis_url)
+    assert kwargs["node"] is None and kwargs["rejection"]["code"] == "invalid"
+
+
+def test_queue_down_is_503_and_claims_nothing(config_dir, redis_url):
+    dead = "redis://127.0.0.1:%d/0" % unused_port()
+    receiver, _ = make_receiver(write_config(config_dir, dead))
+    payload = event_alert()
+    started = time.monotonic()
+    answer = post(receiver, payload)
+    assert answer.status == 503 and "queue unavailable" in answer.body["error"]
+    assert time.monotonic() - started < 1.0  # within Sentry's webhook timeout
+    # the same webhook is accepted once the queue is back: nothing was claimed
+    live, _ = make_receiver(write_config(config_dir, redis_url))
+    assert post(live, payload).status == 202
+
+
+def test_publish_failure_after_the_claim_undoes_the_claim(receiver, redis_url):
+    payload = event_alert()
+    real = receiver.publish
+
+    def broken(step, kwargs):
+        raise ConnectionError("broker went away")
+    receiver.publish = broken
+    assert post(receiver, payload).status == 503
+    receiver.publish = real
+    assert post(receiver, payload).status == 202 and len(queued(redis_url)) == 1
+
+
+def test_metrics_count_webhooks_by_resource_and_result(receiver):
+    post(receiver, event_alert())
+    post(receiver, b"x", secret="wrong")
+    text = receiver.metrics.exposition().decode()
+    assert 'autodiag_webhooks_total{resource="event_alert",result="queued"} 1.0' in text
+    assert 'autodiag_webhooks_total{resource="event_alert",result="bad-signature"} 1.0' in text
