@@ -1,9 +1,14 @@
 """Runs a Puppet task the way PE's pxp-agent and Bolt do, from a modules directory.
 
 Contract (puppet-specifications, tasks/): `<module>/tasks/<name>.json` + one executable
-implementation; params as a JSON object on stdin and/or `PT_<name>` variables per
-`input_method`; stdout that parses as a JSON object is the result, anything else is
-wrapped as `{"_output": stdout}`; a non-zero exit or an `_error` key means failure.
+implementation, chosen as pxp-agent chooses it (the first whose `requirements` are all
+among the agent's features, {puppet-agent, shell} on Linux); params as a JSON object on
+stdin and/or `PT_<name>` variables per `input_method`, plus `_task` (and `_installdir`,
+`_noop` when they apply; `_target` only for remote tasks, so never here); stdout that
+parses as a JSON object is the result, anything else is wrapped as `{"_output": stdout}`;
+a non-zero exit or an `_error` key means failure; stdout that is not valid UTF-8 (or
+holds a NUL) fails the run with pxp-agent's execution error. stderr is kept in the
+outcome, as pxp-agent keeps it; PE's API does not expose it.
 
 Metadata `files` (top level and the chosen implementation's) are staged the way
 pxp-agent and Bolt stage them: a fresh install dir holding `<module>/tasks/<impl>` and
