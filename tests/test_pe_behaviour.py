@@ -212,3 +212,23 @@ def test_files_tasks_run_through_the_orchestrator(client):
     _, node = run_one(client, "sample::helper", {})
     assert node.state == "finished" and node.report["greeting"] == "hello from a staged file"
     assert not os.path.exists(node.report["installdir"])
+
+
+# --- the flow's last step, as the lead wires it (Sentry-free) ------------------------------
+
+
+@pytest.mark.parametrize("node, connected, headline", [
+    ("web01", None, "node unknown to PE"),                    # a short host name: not a certname PE knows
+    ("web02.example.com", False, "node not connected"),       # known to PuppetDB, agent stopped
+])
+def test_the_note_tells_unknown_from_stopped(client, orch, node, connected, headline):
+    from sentry_autodiag import diagnosis
+    from sentry_autodiag.report import NoteContext
+
+    if connected is not None:
+        orch.set_connected(node, connected)
+    name, result = run_one(client, "sample::echo", {"message": "x"}, node=node)
+    known = client.node_known(node) if diagnosis.is_not_connected(result) else None
+    note = diagnosis.note_for_node(NoteContext(node, "sample::echo", "production", name), result, known=known)
+    assert headline in note
+    assert ("Certname suffix" in note) is (headline == "node unknown to PE")
