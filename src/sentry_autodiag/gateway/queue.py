@@ -66,6 +66,9 @@ def make_celery(config: GatewayConfig, socket_timeout: float = 5.0) -> Celery:
         broker_connection_timeout=min(socket_timeout, 2.0),
         broker_transport_options={
             "visibility_timeout": options.visibility_timeout,
+            # look for a dead worker's messages every few seconds (kombu's default is ~100 s)
+            "unacked_restore_interval": max(1, min(10, options.visibility_timeout // 2)),
+            "unacked_restore_throttle": 1,
             "socket_timeout": socket_timeout, "socket_connect_timeout": min(socket_timeout, 2.0),
         },
         worker_send_task_events=False, task_send_sent_event=False,

@@ -1,0 +1,213 @@
+"""The webhook gateway end to end inside a real Sentry 23.7.1.
+
+An internal integration (webhook URL on 127.0.0.1, Alert Rule Action on, Issue & Event
+read & write) and the rule "A new issue is created → Send a notification via
+<integration>"; an event goes through Sentry's pipeline; Sentry's own webhook task signs
+and POSTs the event_alert; the gateway (its own Python 3.11 process) verifies and queues
+it; its worker (another process) diagnoses on the local orchestrator running the real
+task and posts the note through Sentry's REST API, served by a live Sentry web server;
+the note is read back from Sentry's database.
+"""
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+
+import pytest
+import requests
+from sentry.models import Activity, Group, Rule, SentryAppInstallation
+from sentry.rules.actions.notify_event_service import NotifyEventServiceAction
+from sentry.rules.conditions.first_seen_event import FirstSeenEventCondition
+from sentry.testutils.cases import TransactionTestCase
+from sentry.types.activity import ActivityType
+
+from autodiag_case import NODES, app_log, modules_dir  # noqa: F401 (fixtures)
+from gateway_harness import GatewayProcesses, RedisServer, _wait
+from http_proxy import Proxy
+from sentry_autodiag.gateway import signature
+from sentry_autodiag.localorch.server import LocalOrchestrator
+from sentry_harness import python_error_event, send_event
+
+NOTE_TIMEOUT = 90
+
+
+class GatewayInSentryTest(TransactionTestCase):
+    @pytest.fixture(autouse=True)
+    def _world(self, live_server, modules_dir, app_log, tmp_path):  # noqa: F811
+        self.live_url = live_server.url
+        self.app_log = app_log
+        self.redis = RedisServer(str(tmp_path)).start()
+        with LocalOrchestrator(nodes=NODES, modules_dir=modules_dir, token="tok-%s" % uuid.uuid4().hex,
+                               task_env={"TMPDIR": str(tmp_path)}) as orch, Proxy(live_server.url) as sentry_proxy:
+            self.orch = orch
+            self.sentry_proxy = sentry_proxy
+            self.gw = None
+            try:
+                yield
+            finally:
+                if self.gw:
+                    self.gw.cleanup()
+                self.redis.stop()
+
+    # --- set-up as an admin does it ---------------------------------------------------------
+
+    def integration(self, webhook_url: str):
+        """Settings → Developer Settings → New Internal Integration, as Sentry's own factories do."""
+        app = self.create_internal_integration(
+            name="Puppet Autodiag %s" % uuid.uuid4().hex[:6], organization=self.organization, webhook_url=webhook_url,
+            scopes=("event:read", "event:write"), is_alertable=True, user=self.user)
+        install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=self.organization.id)
+        token = self.create_internal_integration_token(install=install, user=self.user)
+        Rule.objects.create(project=self.project, label="New issue → %s" % app.slug, data={
+            "conditions": [{"id": FirstSeenEventCondition.id}],
+            "actions": [{"id": NotifyEventServiceAction.id, "service": app.slug}],
+            "action_match": "all", "filter_match": "all", "frequency": 30})
+        return app, token.token
+
+    def start(self, proxy_webhooks=False, visibility_timeout=3600, **project_settings):
+        """The gateway and a worker; Sentry's webhooks go to the gateway (optionally through a
+        recording proxy), and the worker reaches Sentry's API through the fault proxy."""
+        settings = {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem,
+                    "log_path": self.app_log, "log_lines": 20}
+        settings.update(project_settings)
+        self.gw = GatewayProcesses(self.sentry_proxy.url, self.organization.slug, "pending", "pending",
+                                   self.redis.url, {self.project.slug: settings},
+                                   visibility_timeout=visibility_timeout)
+        self.webhook_proxy = Proxy(self.gw.url).__enter__() if proxy_webhooks else None
+        webhook_url = self.webhook_proxy.url + "/webhook/sentry" if proxy_webhooks else self.gw.webhook_url
+        self.app, token = self.integration(webhook_url)
+        with open(os.path.join(self.gw.dir, "sentry-token"), "w") as fh:
+            fh.write(token)
+        with open(os.path.join(self.gw.dir, "client-secret"), "w") as fh:
+            fh.write(self.app.application.client_secret)
+        self.gw.start_gateway().start_worker()
+
+    def tearDown(self):
+        if getattr(self, "webhook_proxy", None):
+            self.webhook_proxy.__exit__(None, None, None)
+        super().tearDown()
+
+    # --- reading the outcome ------------------------------------------------------------------
+
+    def notes(self, group_id):
+        return [a.data["text"] for a in Activity.objects.filter(group_id=group_id, type=ActivityType.NOTE.value)
+                .order_by("id")]
+
+    def wait_note(self, group_id, count=1, timeout=NOTE_TIMEOUT):
+        def ready():
+            notes = self.notes(group_id)
+            return notes if len(notes) >= count else None
+        try:
+            return _wait(ready, timeout, "%d note(s) on issue %s" % (count, group_id), interval=0.25)
+        except AssertionError:
+            raise AssertionError("no note; gateway log:\n%s\nworker log:\n%s" % (
+                self.gw.log("gateway")[-3000:], self.gw.log("worker")[-6000:]))
+
+    # --- the tests ------------------------------------------------------------------------------
+
+    def test_a_new_issue_gets_the_gateway_note_through_sentry(self):
+        self.start()
+        saved = send_event(self.project, python_error_event(server_name="web01.example.com"))
+        (note,) = self.wait_note(saved.group_id)
+        assert note.startswith("**Puppet diagnostics** for `web01.example.com` — ✅ finished"), note[:300]
+        assert "**Application log**" in note and "ERROR checkout failed order=299 password=[REDACTED]" in note
+        assert "hunter299" not in note
+        assert "sentry-autodiag diagnosis `%s:%s`" % (saved.group_id, saved.event_id) in note
+        (job,) = self.orch.jobs.values()
+        assert list(job.nodes) == ["web01.example.com"] and job.params["log_path"] == self.app_log
+        assert job.userdata["sentry_issue_id"] == str(saved.group_id)
+        assert job.userdata["sentry_project"] == self.project.slug
+        activity = Activity.objects.get(group_id=saved.group_id, type=ActivityType.NOTE.value)
+        assert activity.user_id == self.app.proxy_user_id  # written by the integration, through the API
+        posted = self.sentry_proxy.matching("POST", "/api/0/organizations/%s/issues/%s/comments/"
+                                            % (self.organization.slug, saved.group_id))
+        assert [r.status for r in posted] == [201]
+        time.sleep(2)  # nothing more arrives later
+        assert len(self.notes(saved.group_id)) == 1 and len(self.orch.jobs) == 1
+        metrics = self.gw.metrics()
+        assert 'autodiag_webhooks_total{resource="event_alert",result="queued"} 1.0' in metrics
+
+    def test_replayed_webhook_starts_no_second_diagnosis_and_bad_requests_change_nothing(self):
+        self.start(proxy_webhooks=True)
+        saved = send_event(self.project, python_error_event())
+        self.wait_note(saved.group_id)
+        (delivery,) = self.webhook_proxy.matching("POST", "/webhook/sentry")
+        assert delivery.status == 202
+        assert delivery.headers["Sentry-Hook-Resource"] == "event_alert"
+        assert signature.verify(delivery.body, delivery.headers["Sentry-Hook-Signature"],
+                                [self.app.application.client_secret])
+        headers = {k: v for k, v in delivery.headers.items() if k.lower().startswith(("sentry-", "content-type"))}
+        replay = requests.post(self.gw.webhook_url, data=delivery.body, headers=headers, timeout=5)
+        assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
+        forged = dict(headers, **{"Sentry-Hook-Signature": signature.sign(delivery.body, "not-the-secret")})
+        assert requests.post(self.gw.webhook_url, data=delivery.body, headers=forged, timeout=5).status_code == 401
+        unsigned = {k: v for k, v in headers.items() if k != "Sentry-Hook-Signature"}
+        assert requests.post(self.gw.webhook_url, data=delivery.body, headers=unsigned, timeout=5).status_code == 401
+        big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+        assert requests.post(self.gw.webhook_url, data=big, headers=headers, timeout=10).status_code == 413
+        garbage = b"\x00\xff not json"
+        signed_garbage = dict(headers, **{"Sentry-Hook-Signature": signature.sign(
+            garbage, self.app.application.client_secret)})
+        assert requests.post(self.gw.webhook_url, data=garbage, headers=signed_garbage, timeout=5).status_code == 400
+        time.sleep(2)
+        assert len(self.orch.jobs) == 1 and len(self.notes(saved.group_id)) == 1
+
+    def test_queue_down_at_receive_time_answers_503_then_works_when_it_is_back(self):
+        self.start(proxy_webhooks=True)
+        self.gw.stop("worker")
+        self.redis.stop()
+        saved = send_event(self.project, python_error_event(fingerprint=["down"]))
+        (delivery,) = _wait(lambda: self.webhook_proxy.matching("POST", "/webhook/sentry"), 10, "the webhook")
+        assert delivery.status == 503  # Sentry logs it; a 2xx would have been a lie
+        self.redis.start()
+        headers = {k: v for k, v in delivery.headers.items() if k.lower().startswith(("sentry-", "content-type"))}
+        # nothing was claimed: the same delivery is accepted once the queue is back
+        again = requests.post(self.gw.webhook_url, data=delivery.body, headers=headers, timeout=5)
+        assert again.status_code == 202, again.text
+        self.gw.start_worker()
+        assert len(self.wait_note(saved.group_id)) == 1
+
+    def test_gateway_restarted_with_work_queued_loses_nothing(self):
+        self.start()
+        self.gw.stop("worker")
+        saved = [send_event(self.project, python_error_event(server_name=node, fingerprint=["q%d" % i]))
+                 for i, node in enumerate(NODES)]
+        self.gw.stop("gateway")
+        self.gw.start_gateway().start_worker()
+        for s in saved:
+            (note,) = self.wait_note(s.group_id)
+            assert "✅ finished" in note
+        assert len(self.orch.jobs) == 3
+
+    def test_worker_killed_during_a_poll_gives_no_duplicate_note(self):
+        self.start(visibility_timeout=5)
+        self.orch.faults.slow_start = 6  # the node runs for 6 s: the worker is killed while it polls
+        saved = send_event(self.project, python_error_event())
+        _wait(lambda: self.orch.jobs, 30, "the job to start")
+        _wait(lambda: "poll" in self.gw.log("worker") or None, 5, "a poll", interval=0.05)
+        self.gw.stop("worker", sig=signal.SIGKILL)
+        self.gw.start_worker("worker2")
+        (note,) = self.wait_note(saved.group_id)
+        time.sleep(8)  # past another visibility timeout: no redelivered step writes twice
+        assert len(self.notes(saved.group_id)) == 1 and len(self.orch.jobs) == 1
+
+    def test_sentry_api_5xx_and_429_on_the_comment_are_retried(self):
+        self.start()
+        self.sentry_proxy.inject("POST", "/comments/", [500, 502, 429], headers=[("Retry-After", "1")])
+        saved = send_event(self.project, python_error_event())
+        (note,) = self.wait_note(saved.group_id)
+        statuses = [r.status for r in self.sentry_proxy.matching("POST", "/comments/")]
+        assert statuses[:3] == [500, 502, 429] and statuses[-1] == 201 and statuses.count(201) == 1
+
+    def test_revoked_token_gives_a_clear_log_line_and_metric(self):
+        self.start()
+        self.sentry_proxy.inject("POST", "/comments/", [401])
+        self.sentry_proxy.inject("GET", "/comments/", [401])
+        saved = send_event(self.project, python_error_event())
+        _wait(lambda: "autodiag.sentry-token-refused" in self.gw.log("worker"), NOTE_TIMEOUT, "the log line")
+        assert "revoked" in self.gw.log("worker")
+        assert self.notes(saved.group_id) == []
+        assert ('autodiag_flow_events_total{detail="reason=sentry-token-refused",event="autodiag.note.dropped"} 1.0'
+                in self.gw.worker_metrics())
