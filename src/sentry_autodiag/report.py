@@ -98,6 +98,20 @@ def _header(ctx: NoteContext, status: str) -> List[str]:
     return ["**Puppet diagnostics** for %s — %s" % (md_code(ctx.node), status), " · ".join(facts), ""]
 
 
+def _finding_line(finding: Dict[str, Any]) -> Tuple[str, int]:
+    """One finding as a list item: severity icon, code, the message with its proving figure,
+    when the evidence was seen, and the section that holds it. Every part is task text,
+    so each is escaped or code-spanned and bounded. Returns (line, secrets masked)."""
+    icon = SEVERITY_ICON.get(str(finding.get("severity")), "⚪")
+    message, masked = redact(str(finding.get("message", "")))
+    line = "- %s %s %s" % (icon, md_code(finding.get("code", "?"), 40), md_text(message, 400))
+    if finding.get("at"):
+        line += " _at %s_" % md_text(finding["at"], 40)
+    if finding.get("section"):
+        line += " (see %s)" % md_code(finding["section"], 40)
+    return line, masked
+
+
 def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, output: Optional[str] = None,
                   error: Optional[Dict[str, Any]] = None, max_chars: int = MAX_NOTE_CHARS) -> str:
     """The note for a node that ran the task: findings first, then one fenced block per section."""
@@ -114,10 +128,9 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
         if findings:
             lines.append("**Findings**")
             for finding in findings[:MAX_FINDINGS]:
-                icon = SEVERITY_ICON.get(str(finding.get("severity")), "⚪")
-                message, n = redact(str(finding.get("message", "")))
+                line, n = _finding_line(finding)
                 masked += n
-                lines.append("- %s %s %s" % (icon, md_code(finding.get("code", "?"), 40), md_text(message, 400)))
+                lines.append(line)
             if len(findings) > MAX_FINDINGS:
                 lines.append("- … %d more findings" % (len(findings) - MAX_FINDINGS))
             lines.append("")
