@@ -19,9 +19,9 @@ report_without_forking() {
     threads=${rest#*/}
     proc_value "$PROC_ROOT/meminfo" MemTotal:; total=$PROC_VALUE
     proc_value "$PROC_ROOT/meminfo" MemAvailable:; avail=$PROC_VALUE
-    body="processes of uid ${EUID}: ${NPROC_MINE:-?} of RLIMIT_NPROC ${NPROC_LIMIT:-?}; threads on the node: ${threads:-?}; load ${load1:-?}; MemAvailable ${avail:-?} of ${total:-?} kB. Nothing else was collected: the task cannot start any program."
+    body="$NPROC_WHY; threads on the node: ${threads:-?}; load ${load1:-?}; MemAvailable ${avail:-?} of ${total:-?} kB. Nothing else was collected: too few process slots are left to start any program."
     json_var jhost "$host" 256
-    json_var jmsg "user $EUID runs ${NPROC_MINE:-?} processes of its limit ${NPROC_LIMIT:-?} (RLIMIT_NPROC): no process can be started" 300
+    json_var jmsg "$NPROC_WHY: new processes and threads cannot be created" 300
     json_var jbody "$body" 2000
     printf '{"version":"%s","host":%s,"collected_at":null,"event_time":null,"findings":[' "$TASK_VERSION" "$jhost"
     printf '{"severity":"critical","code":"process-limit","message":%s,"section":"host"}' "$jmsg"

@@ -40,14 +40,25 @@ finish_interval() {
     if [ "$left" -gt 0 ]; then run sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))" || true; fi
 }
 
-# 1 when the effective user is one process away from its RLIMIT_NPROC (root is exempt):
-# then the task must not fork at all, and reports that itself.
+# True when a fork would fail: the node's thread table is (nearly) full (pid_max or
+# threads-max; root too), or the effective user is at its RLIMIT_NPROC (root is exempt).
+# Then the task must not fork at all (bash would retry each fork for ~15 s), and
+# reports that itself.
 out_of_process_slots() {
-    local limit mine=0 p
+    local limit mine=0 p threads="" pidmax="" thrmax="" _l
+    read -r _l _l _l threads _l <"$PROC_ROOT/loadavg" 2>/dev/null
+    threads=${threads#*/}
+    read -r pidmax <"$PROC_ROOT/sys/kernel/pid_max" 2>/dev/null
+    read -r thrmax <"$PROC_ROOT/sys/kernel/threads-max" 2>/dev/null
+    [ -n "$thrmax" ] && { [ -z "$pidmax" ] || [ "$thrmax" -lt "$pidmax" ]; } && pidmax=$thrmax
+    if [[ $threads =~ ^[0-9]+$ ]] && [[ $pidmax =~ ^[0-9]+$ ]] && [ $((pidmax - threads)) -lt 16 ]; then
+        NPROC_WHY="the node runs $threads threads of its limit $pidmax (pid_max/threads-max)"
+        return 0
+    fi
     [ "${EUID:-0}" = 0 ] && return 1
     limit=$(ulimit -u)
     [ "$limit" = unlimited ] && return 1
     for p in /proc/[0-9]*; do [ -O "$p" ] && mine=$((mine + 1)); done
-    NPROC_MINE=$mine NPROC_LIMIT=$limit
-    [ $((limit - mine)) -lt 8 ]
+    NPROC_WHY="user $EUID runs $mine processes of its limit $limit (RLIMIT_NPROC)"
+    [ $((limit - mine)) -lt 4 ]
 }
