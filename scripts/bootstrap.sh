@@ -127,7 +127,7 @@ start_postgres() {
     fi
 }
 
-apt_install redis-server shellcheck strace
+apt_install redis-server shellcheck strace prometheus prometheus-node-exporter
 # For the browser test only: when it cannot be installed that test says so and skips.
 if ! apt_install chromium chromium-driver 2>/dev/null; then
     say "warning: chromium could not be installed; the browser test will be skipped"

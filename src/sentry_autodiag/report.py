@@ -34,6 +34,8 @@ class NoteContext(NamedTuple):
     job: Optional[str] = None
     state: Optional[str] = None
     duration: Optional[float] = None
+    rule: Optional[str] = None                 # the routing rule that chose the task, e.g. "rule 2 (api)"
+    metrics: Optional[Dict[str, Any]] = None   # a promsnapshot.take() result, or None: metrics are off
 
 
 def visible(text: str) -> str:
@@ -95,7 +97,10 @@ def _header(ctx: NoteContext, status: str) -> List[str]:
         facts.append("PE job %s" % md_code(ctx.job))
     if ctx.duration is not None:
         facts.append("ran %.1f s" % ctx.duration)
-    return ["**Puppet diagnostics** for %s — %s" % (md_code(ctx.node), status), " · ".join(facts), ""]
+    lines = ["**Puppet diagnostics** for %s — %s" % (md_code(ctx.node), status), " · ".join(facts)]
+    if ctx.rule:
+        lines.append("Routed by %s" % md_text(ctx.rule, 120))
+    return lines + [""]
 
 
 def _finding_line(finding: Dict[str, Any]) -> Tuple[str, int]:
@@ -123,9 +128,13 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
                                                md_text(error.get("msg", ""), 500)), ""]
     report = report if isinstance(report, dict) else None
     blocks: List[str] = []
+    metric_lines, metric_block = render_metrics(ctx.metrics)
+    if metric_block:
+        blocks.append(metric_block)
+    jumps = metric_findings(ctx.metrics)
     if report is not None and isinstance(report.get("sections"), list):
         findings = [f for f in report.get("findings") or [] if isinstance(f, dict)]
-        if findings:
+        if findings or jumps:
             lines.append("**Findings**")
             for finding in findings[:MAX_FINDINGS]:
                 line, n = _finding_line(finding)
@@ -133,6 +142,7 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
                 lines.append(line)
             if len(findings) > MAX_FINDINGS:
                 lines.append("- … %d more findings" % (len(findings) - MAX_FINDINGS))
+            lines += jumps
             lines.append("")
         else:
             lines += ["No findings: nothing stood out on the node.", ""]
@@ -155,10 +165,13 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
             if section.get("truncated") is True or cut:
                 title += " _(truncated)_"
             blocks.append("%s\n%s" % (title.rstrip(), fenced(body)))
-    elif report is not None:
-        body, n, _ = _untrusted_block(json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True))
-        masked += n
-        blocks.append("**Task result**\n" + fenced(body, "json"))
+    else:
+        if jumps:
+            lines += ["**Findings**"] + jumps + [""]
+        if report is not None:
+            body, n, _ = _untrusted_block(json.dumps(report, indent=2, ensure_ascii=False, sort_keys=True))
+            masked += n
+            blocks.append("**Task result**\n" + fenced(body, "json"))
     if output is not None:
         body, n, _ = _untrusted_block(output)
         masked += n
@@ -170,6 +183,7 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
             node_masked if isinstance(node_masked, int) else 0, masked))
     if report and report.get("truncated") is True:
         footer.append("The node cut its report to fit its max_bytes.")
+    lines += metric_lines
     return _assemble(lines, blocks, footer, max_chars)
 
 
@@ -200,4 +214,97 @@ def render_failure(ctx: NoteContext, headline: str, message: str, hint: Optional
         lines.append("- " + md_text(detail, 300))
     if hint:
         lines += ["", "**What to do**: " + md_text(hint, 600)]
+    metric_lines, metric_block = render_metrics(ctx.metrics)
+    jumps = metric_findings(ctx.metrics)
+    if jumps:
+        lines += ["", "**Findings**"] + jumps
+    if metric_lines or metric_block:
+        lines += [""] + metric_lines + ([metric_block] if metric_block else [])
     return "\n".join(lines).rstrip()[:MAX_NOTE_CHARS]
+
+
+# --- the Prometheus snapshot (promsnapshot.take) ------------------------------------------------
+
+METRIC_JUMP_CODE = "metric-jump"
+MAX_METRIC_ROWS = 40
+
+
+def _number(value: Any, unit: str) -> str:
+    """A value in its unit, short: 93.1%, 1.2 GiB, 0.25/s, 4.02."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or value in (
+            float("inf"), float("-inf")):
+        return "—"
+    if unit == "percent":
+        return "%.1f%%" % value
+    if unit == "bytes":
+        size, prefix = abs(value), ""
+        for prefix in ("", "Ki", "Mi", "Gi", "Ti", "Pi"):
+            if size < 1024 or prefix == "Pi":
+                break
+            size /= 1024.0
+        return "%s%.1f %sB" % ("-" if value < 0 else "", size, prefix) if prefix else "%d B" % value
+    text = "%.3g" % value
+    return text + "/s" if unit == "per_second" else text
+
+
+def _rows(metrics: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    rows = metrics.get("rows") if isinstance(metrics, dict) else None
+    return [r for r in rows[:MAX_METRIC_ROWS] if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def metric_findings(metrics: Optional[Dict[str, Any]]) -> List[str]:
+    """One finding line per series that jumped away from its baseline just before the event."""
+    lines = []
+    for row in _rows(metrics):
+        jumped = row.get("jump")
+        if not isinstance(jumped, dict):
+            continue
+        unit = str(row.get("unit") or "")
+        name = str(row.get("name", "?")) + ("{%s}" % row["labels"] if row.get("labels") else "")
+        direction = "rose" if _as_float(jumped.get("to")) > _as_float(jumped.get("from")) else "fell"
+        lines.append("- %s %s %s" % (SEVERITY_ICON["warning"], md_code(METRIC_JUMP_CODE, 40), md_text(
+            "%s %s from about %s to %s in the 2 minutes before the event (Prometheus)" % (
+                name, direction, _number(jumped.get("from"), unit), _number(jumped.get("to"), unit)), 300)))
+    return lines
+
+
+def _as_float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def render_metrics(metrics: Optional[Dict[str, Any]]) -> Tuple[List[str], Optional[str]]:
+    """(prose lines, fenced table block or None) for a snapshot: one line when it failed."""
+    if not isinstance(metrics, dict):
+        return [], None
+    rows = _rows(metrics)
+    if metrics.get("status") != "ok" or not rows:
+        return ["**Metrics**: none from Prometheus: %s." % md_text(metrics.get("reason") or "no data", 300),
+                ""], None
+    header = ("metric", "series", "15 min before %s event → now" % _EVENT_MARK, "min", "max", "at event")
+    table = [header]
+    for row in rows:
+        unit = str(row.get("unit") or "")
+        table.append((str(row.get("name", "?"))[:32], str(row.get("labels") or "")[:60],
+                      str(row.get("spark") or "")[:40], _number(row.get("min"), unit), _number(row.get("max"), unit),
+                      _number(row.get("at_event"), unit) + (" ⚠" if isinstance(row.get("jump"), dict) else "")))
+    if not any(r[1] for r in table[1:]):
+        table = [r[:1] + r[2:] for r in table]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    numeric = len(table[0]) - 3  # min, max, at event: right-aligned
+    text = "\n".join("  ".join(cell.rjust(w) if i >= numeric else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(r, widths))).rstrip() for r in table)
+    body, _, _ = _untrusted_block(text)
+    notes = []
+    failed = metrics.get("failed") if isinstance(metrics.get("failed"), list) else []
+    if failed:
+        notes.append("not shown: " + "; ".join("%s (%s)" % (f[0], f[1]) for f in failed[:8]
+                                               if isinstance(f, list) and len(f) == 2))
+    if isinstance(metrics.get("omitted"), int) and metrics["omitted"] > 0:
+        notes.append("%d more series not shown" % metrics["omitted"])
+    title = "**Metrics** (Prometheus; %s marks the event)" % md_code(_EVENT_MARK)
+    if notes:
+        title += " " + md_text("— " + ", ".join(notes), 600)
+    return [], "%s\n%s" % (title, fenced(body))
+
+
+_EVENT_MARK = "┃"
