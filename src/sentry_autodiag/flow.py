@@ -12,12 +12,13 @@ once, how the next step is scheduled, where storm state lives, how metrics are c
 Step arguments are plain JSON values (ids, strings, numbers): secrets never travel in
 queue messages, the worker reads them from the settings.
 """
+import json
 import logging
 import random
 import time
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
-from . import diagnosis
+from . import diagnosis, promsnapshot, routing
 from . import orchestrator as oc
 from .report import NoteContext
 from .settings import Settings
@@ -32,6 +33,7 @@ DEADLINE_GRACE = 30.0          # seconds past the job timeout before the flow st
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 EAGER_RETRY_SLEEP = 0.2        # eager (test) mode: a start retry waits at most this long in place
+METRICS_GRACE = 5.0            # seconds past the snapshot's budget before the note gives up waiting for it
 
 STEPS = ("start", "poll", "drain", "share")
 SHARE_RETRY = 30.0             # seconds before a follower's note that could not be written is tried again
@@ -184,14 +186,62 @@ class Flow:
         self._note(issue, diagnosis.diagnosis_id(issue.id, follower["event_id"]), text, settings,
                    "shared-" + result["outcome"], follower.get("queued_at"))
 
+    # --- the metrics snapshot (promsnapshot), taken while the job runs ---------------------
+
+    def _start_snapshot(self, settings: Settings, diagnosis_id: str, node: str, since: Optional[str]) -> None:
+        """Starts the Prometheus queries beside the job (a thread); the result waits in Redis
+        under the diagnosis id for the step that writes the note, whichever worker runs it."""
+        if not settings.metrics_url:
+            return
+        key = self._key("metrics", diagnosis_id)
+        until = time.time() + promsnapshot.BUDGET + METRICS_GRACE
+        try:
+            if not self.fe.redis().set(key, json.dumps({"pending_until": until}), nx=True, ex=JOB_RECORD_TTL):
+                return  # a redelivered step: the snapshot is already under way or done
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+            return
+
+        def store(snapshot: Dict[str, Any]) -> None:
+            self.fe.redis().set(key, json.dumps(snapshot), ex=JOB_RECORD_TTL)
+
+        promsnapshot.start_in_background(settings, node, promsnapshot.event_seconds(since), store)
+
+    def _snapshot_state(self, settings: Settings, diagnosis_id: str) -> Tuple[bool, Optional[Dict[str, Any]]]:
+        """(still pending, snapshot or None)."""
+        if not settings.metrics_url:
+            return False, None
+        try:
+            raw = self.fe.redis().get(self._key("metrics", diagnosis_id))
+        except Exception:
+            return False, promsnapshot.failure("the snapshot could not be read back (Redis unavailable)")
+        if raw is None:
+            return False, None  # none was started for this diagnosis (metrics configured meanwhile)
+        try:
+            data = json.loads(_text(raw))
+        except ValueError:
+            return False, None
+        if isinstance(data, dict) and "pending_until" in data:
+            if time.time() < float(data["pending_until"]):
+                return True, None
+            return False, promsnapshot.failure("Prometheus did not answer within %d s" % promsnapshot.BUDGET)
+        return False, data if isinstance(data, dict) else None
+
+    def _snapshot_pending(self, settings: Settings, diagnosis_id: str) -> bool:
+        return self._snapshot_state(settings, diagnosis_id)[0]
+
+    def _snapshot(self, settings: Settings, diagnosis_id: str) -> Optional[Dict[str, Any]]:
+        return self._snapshot_state(settings, diagnosis_id)[1]
+
     # --- steps --------------------------------------------------------------------------
 
     def start(self, project: Any, issue: Any, event_id: str, node: Optional[str] = None,
               rejection: Optional[Dict[str, str]] = None, since: Optional[str] = None, attempt: int = 1,
-              queued_at: Optional[float] = None, lead: bool = False) -> None:
+              queued_at: Optional[float] = None, lead: bool = False, route: Optional[Dict[str, Any]] = None) -> None:
         """Joins or leads the node's diagnosis, waits for a slot, starts the PE job.
 
-        `lead` is set once this issue is the node's leader (retries, waiting-queue restarts).
+        `lead` is set once this issue is the node's leader (retries, waiting-queue restarts);
+        `route` names the routing rule intake chose (routing.Rule.ref()), if any.
         """
         ref = self.fe.issue(project, issue)
         if ref is None:
@@ -203,16 +253,18 @@ class Flow:
         settings = self.fe.settings(project)
         if rejection:
             self.fe.incr("autodiag.node.rejected", tags={"reason": rejection["code"]})
-            ctx = _context(settings, "(none)")
+            ctx = _context(settings, "(none)", route=route)
             text = diagnosis.note_for_rejection(ctx, NodeRejected(rejection["code"], rejection["message"]))
             return self._note(ref, diagnosis_id, text, settings, "rejected-" + rejection["code"], queued_at)
-        ctx = _context(settings, node)
+        ctx = _context(settings, node, route=route)
         step = dict(project=project, issue=issue, event_id=event_id, node=node, since=since,
                     queued_at=queued_at, lead=True)
+        if route is not None:
+            step["route"] = route
 
         if not lead:
             try:
-                joined = self.storm(settings, project).join(node, diagnosis_id, {
+                joined = self.storm(settings, project).join(_coalescing_key(node, route), diagnosis_id, {
                     "group_id": ref.id, "event_id": event_id, "queued_at": queued_at})
             except Exception:
                 logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
@@ -247,12 +299,14 @@ class Flow:
     def _start_job(self, ref: IssueRef, settings: Settings, ctx: NoteContext, diagnosis_id: str,
                    step: Dict[str, Any], attempt: int, lead: bool) -> None:
         node, since, queued_at = step["node"], step["since"], step["queued_at"]
+        rule = routing.find(settings.routing_rules, step.get("route"))
         job = self._recorded_job(diagnosis_id)  # a redelivered step resumes the job it already started
         if job is None:
             try:
                 with self.client(settings) as client:
                     job = client.run_task(
-                        settings.task, task_params(settings, since), environment=settings.environment,
+                        routing.task_for(rule, settings.task), task_params(settings, since, rule),
+                        environment=settings.environment,
                         timeout=settings.job_timeout, description=self.fe.job_description(ref),
                         userdata=self.fe.job_userdata(ref, step["event_id"]),
                         **scope_for(node, settings.pql_scope))
@@ -271,25 +325,28 @@ class Flow:
                                     "rejected", queued_at, lead)
             self._remember_job(diagnosis_id, job)
             self.fe.incr("autodiag.job.started")
+            self._start_snapshot(settings, diagnosis_id, node, since)
         logger.info("autodiag.job.started", extra={"group_id": ref.id, "job": job, "node": node})
         now = time.time()
         poll = dict(project=step["project"], issue=step["issue"], event_id=step["event_id"], node=node, job=job,
                     started=now, deadline=now + settings.job_timeout + DEADLINE_GRACE,
                     interval=diagnosis.next_poll_interval(0, None), queued_at=queued_at, lead=lead)
+        if step.get("route") is not None:
+            poll["route"] = step["route"]
         if self.eager:
             return self.poll(**poll)
         self.fe.later("poll", poll, poll["interval"])
 
     def poll(self, project: Any, issue: Any, event_id: str, node: str, job: str, started: float,
              deadline: float, interval: Optional[float], failures: int = 0, polls: int = 0,
-             queued_at: Optional[float] = None, lead: bool = True) -> None:
+             queued_at: Optional[float] = None, lead: bool = True, route: Optional[Dict[str, Any]] = None) -> None:
         """One look at the job; writes the notes when it is done, else schedules the next look."""
         ref = self.fe.issue(project, issue)
         if ref is None:
             return
         settings = self.fe.settings(project)
         diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
-        ctx = _context(settings, node, job)
+        ctx = _context(settings, node, job, route)
 
         def finish(text, outcome):
             return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead)
@@ -301,7 +358,10 @@ class Flow:
             try:
                 with self.client(settings) as client:
                     state = client.job(job)
-                    if state.done:
+                    if state.done and self._snapshot_pending(settings, diagnosis_id):
+                        pass  # the job beat the Prometheus snapshot: look again shortly (bounded by its budget)
+                    elif state.done:
+                        ctx = ctx._replace(metrics=self._snapshot(settings, diagnosis_id))
                         results = [n for n in client.job_nodes(job) if n.name == node]
                         self.fe.incr("autodiag.job.finished", tags={"state": state.state})
                         self.fe.timing("autodiag.job.duration", time.time() - started)
@@ -311,7 +371,8 @@ class Flow:
                             return finish(diagnosis.note_for_missing_node_result(ctx, state.state),
                                           "job-" + state.state)
                         return finish(diagnosis.note_for_node(ctx, results[0]), "job-" + results[0].state)
-                    if time.time() > deadline:
+                    elif time.time() > deadline:
+                        ctx = ctx._replace(metrics=self._snapshot(settings, diagnosis_id))
                         stopped = _stop(client, job)
                         return finish(diagnosis.note_for_timeout(ctx, settings.job_timeout, stopped), "timeout")
                 failures = 0
@@ -326,7 +387,8 @@ class Flow:
             if not self.eager:
                 return self.fe.later("poll", dict(project=project, issue=issue, event_id=event_id, node=node,
                                                   job=job, started=started, deadline=deadline, interval=interval,
-                                                  failures=failures, polls=polls, queued_at=queued_at, lead=lead),
+                                                  failures=failures, polls=polls, queued_at=queued_at, lead=lead,
+                                                  **({"route": route} if route is not None else {})),
                                      interval)
 
     def share(self, project: Any, follower: Dict[str, Any], result: Dict[str, Any]) -> None:
@@ -353,20 +415,28 @@ class Flow:
         getattr(self, step)(**_upgrade(kwargs))
 
 
-def task_params(settings: Settings, since: Optional[str]) -> Dict[str, Any]:
-    """The task's parameters come from the settings only; of the event, just its time."""
-    params: Dict[str, Any] = {}
-    if settings.task == "diagnostics::collect":  # other tasks declare other parameters
-        params["log_lines"] = settings.log_lines
-        if settings.log_path:
-            params["log_path"] = settings.log_path
-        if since:
-            params["since"] = since
-    return params
+def task_params(settings: Settings, since: Optional[str], rule: Optional[routing.Rule] = None) -> Dict[str, Any]:
+    """The task's parameters come from the settings and the matched rule only; of the event,
+    just its time."""
+    return routing.params_for(rule, settings.task, settings.log_path, settings.log_lines, since)
 
 
-def _context(settings: Settings, node_label: str, job: Optional[str] = None) -> NoteContext:
-    return NoteContext(node=node_label, task=settings.task, environment=settings.environment, job=job)
+def _context(settings: Settings, node_label: str, job: Optional[str] = None,
+             route: Optional[Dict[str, Any]] = None) -> NoteContext:
+    rule = routing.find(settings.routing_rules, route)
+    label = rule.label() if rule is not None else None
+    if route is not None and rule is None:
+        label = "rule %s, changed since the event: the default settings were used" % (
+            routing.ref_label(route),)
+    return NoteContext(node=node_label, task=routing.task_for(rule, settings.task),
+                       environment=settings.environment, job=job, rule=label)
+
+
+def _coalescing_key(node: str, route: Optional[Dict[str, Any]]) -> str:
+    """Issues share a job only when they would run the same one: same node, same rule."""
+    if route is None:
+        return node
+    return "%s#rule-%s" % (node, routing.ref_label(route))
 
 
 def _stop(client: oc.OrchestratorClient, job: str) -> bool:

@@ -71,9 +71,10 @@ class AutoDiagPlugin(NotificationPlugin):
             if field.type == "secret":
                 saved = bool(self.get_option(field.name, project))
                 # A saved token is never sent to the browser; an empty submission keeps it.
-                config.update(has_saved_value=saved, prefix="", required=not saved)
+                config.update(has_saved_value=saved, prefix="", required=field.required and not saved)
                 if saved:
-                    config["help"] = "A token is saved. Only enter a new one to replace it. " + field.help
+                    config["help"] = "A %s is saved. Only enter a new one to replace it. %s" % (
+                        "token" if "token" in field.name else "value", field.help)
             fields.append(config)
         return fields
 
@@ -86,6 +87,15 @@ class AutoDiagPlugin(NotificationPlugin):
             except ValueError as exc:
                 raise PluginError(str(exc))
         return validate
+
+    def validate_config(self, project, config, actor=None):
+        """Checks across fields once each field passed its own (routing rules against PE's task
+        metadata, Prometheus credentials only over https); errors show above the form."""
+        try:
+            settings_mod.check_together(config)
+        except ValueError as exc:
+            raise PluginError(str(exc))
+        return config
 
     def test_configuration(self, project):
         """Sentry's "Test Plugin" button: TLS, token and task availability, in plain words."""

@@ -13,7 +13,7 @@ from sentry.utils import metrics, redis
 
 from sentry_autodiag import settings as settings_mod
 from sentry_autodiag.flow import FrontEnd, IssueRef
-from sentry_autodiag.intake import EventFacts, iso_utc
+from sentry_autodiag.intake import EventFacts, exception_type, iso_utc, tags_from_pairs
 
 NOTE_MARKER = "autodiag"
 
@@ -26,14 +26,17 @@ def load_settings(plugin, project) -> settings_mod.Settings:
 
 
 def event_facts(event, node_tag: str) -> EventFacts:
-    """The facts intake.decide needs, from a Sentry Event."""
+    """The facts intake.decide (and the routing rules) need, from a Sentry Event."""
     data = event.data
     node = data.get(node_tag) if node_tag == "server_name" else None
     if node is None:
         node = event.get_tag(node_tag)
     environment = event.get_tag("environment") or data.get("environment")
     return EventFacts(event.event_id, environment, data.get("level") or event.get_tag("level"), node,
-                      iso_utc(getattr(event, "datetime", None)))
+                      iso_utc(getattr(event, "datetime", None)),
+                      tags=tags_from_pairs([list(pair) for pair in event.tags or []]),
+                      exception_type=exception_type(data.get("exception")),
+                      server_name=data.get("server_name"))
 
 
 def write_note_once(group, diagnosis_id: str, text: str, send_notification: bool) -> bool:

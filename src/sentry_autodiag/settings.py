@@ -4,10 +4,11 @@
 Sentry's plugin config fields and validators. Validators take the submitted value and
 return the cleaned one or raise ValueError with a message shown under the field.
 """
+import json
 import re
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from . import orchestrator, targeting
+from . import orchestrator, promsnapshot, routing, targeting
 
 LEVELS = ["debug", "info", "warning", "error", "fatal"]
 TASK_NAME = re.compile(r"\A[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)?\Z")
@@ -115,6 +116,36 @@ def _level(value):
     return value
 
 
+def _routing_rules(value):
+    """Kept as the admin wrote it (comments and all); parsed again when loaded (cached)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2)
+    routing.parse_rules(text)  # raises RuleError (a ValueError) naming the rule and the key
+    return text.strip()
+
+
+def _metrics_queries(value):
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2)
+    if text.strip():
+        promsnapshot.parse_queries(text)
+    return text.strip()
+
+
+def _secret(value):
+    value = (value or "").strip()
+    if len(value) > 1000 or any(c in value for c in "\r\n\0"):
+        raise ValueError("It must be a single line of at most 1000 characters.")
+    return value
+
+
+def _optional_ca(value):
+    value = (value or "").strip()
+    return _ca(value) if value else ""
+
+
 def _bool(value):
     if isinstance(value, bool):
         return value
@@ -192,6 +223,40 @@ FIELDS: List[Field] = [
           "job (0-10000).", default=100, clean=_int_between(0, 10000, "The waiting queue limit")),
     Field("email_participants", "Email the issue's participants", "bool",
           "Also email the issue's participants when the diagnostic note is added.", default=False, clean=_bool),
+    Field("routing_rules", "Routing rules", "textarea",
+          "Optional ordered rules (YAML or JSON) choosing the task, log path, log lines, task parameters and node "
+          "tag by what the error is; the first rule whose match holds wins, no match uses the settings above. "
+          "Each rule: name, match (tag names, exception_type, environment, level → a value, a list, "
+          "{glob: …} or {regex: …}), and task / log_path / log_lines / params / node_tag, or diagnose: false. "
+          "Parameters are checked against the task's metadata in PE when saved.",
+          default="", placeholder="- name: api\n  match: {service: api}\n  log_path: /var/log/api/app.log",
+          clean=_routing_rules),
+    Field("metrics_url", "Prometheus URL", "text",
+          "Optional: the Prometheus that scrapes your nodes (node_exporter). The note then shows the node's metrics "
+          "from 15 minutes before the event, queried while the task runs. Empty: no metrics.",
+          default="", placeholder="https://prometheus.example.com:9090", clean=promsnapshot.check_url),
+    Field("metrics_token", "Prometheus bearer token", "secret",
+          "Optional bearer token for Prometheus (sent over https only). Stored server-side, never shown again.",
+          clean=_token),
+    Field("metrics_user", "Prometheus user", "text",
+          "Optional basic-auth user for Prometheus (sent over https only).", default="", clean=_secret),
+    Field("metrics_password", "Prometheus password", "secret",
+          "Optional basic-auth password for Prometheus. Stored server-side, never shown again.", clean=_secret),
+    Field("metrics_ca_cert", "Prometheus CA certificate", "textarea",
+          "Optional PEM text of the CA that signed Prometheus' certificate; it is then the only CA trusted. "
+          "Empty: the system's trusted CAs.", default="", placeholder="-----BEGIN CERTIFICATE-----",
+          clean=_optional_ca),
+    Field("metrics_node_label", "Prometheus node label", "text",
+          "The label that names the node in your series (node_exporter's instance by default).",
+          default="instance", clean=promsnapshot.check_label),
+    Field("metrics_node_value", "Prometheus node label value", "text",
+          "That label's value for a node: {certname} (web01.example.com) or {short} (web01), with any fixed text "
+          "around it, e.g. {certname}:9100.", default="{certname}", clean=promsnapshot.check_node_template),
+    Field("metrics_queries", "Prometheus queries", "textarea",
+          "Optional named PromQL queries (YAML or JSON mapping: name → query, or {query, unit, min_change}); "
+          "{label}=\"{node}\" selects the node. Empty: CPU busy, load, memory available, swap used, disk busy, "
+          "filesystem free, network errors and TCP retransmits from node_exporter.",
+          default="", placeholder="load1: node_load1{instance=\"{node}\"}", clean=_metrics_queries),
 ]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -216,6 +281,15 @@ class Settings(NamedTuple):
     max_running_jobs: int
     max_waiting: int
     email_participants: bool
+    routing_rules: Tuple[routing.Rule, ...] = ()
+    metrics_url: str = ""
+    metrics_token: str = ""
+    metrics_user: str = ""
+    metrics_password: str = ""
+    metrics_ca_cert: str = ""
+    metrics_node_label: str = "instance"
+    metrics_node_value: str = "{certname}"
+    metrics_queries: Tuple[promsnapshot.Query, ...] = promsnapshot.DEFAULT_QUERIES
 
     @property
     def configured(self) -> bool:
@@ -254,4 +328,49 @@ def load(get_option: Callable[[str], Any]) -> Settings:
     for name in ("log_lines", "job_timeout", "coalesce_window", "max_running_jobs", "max_waiting"):
         values[name] = int(values[name] if values[name] is not None else FIELDS_BY_NAME[name].default)
     values["email_participants"] = bool(values["email_participants"])
+    for name, parse in (("routing_rules", routing.parse_rules), ("metrics_queries", promsnapshot.parse_queries)):
+        try:
+            values[name] = parse(values[name] or None)
+        except ValueError:
+            values[name] = parse(None)
     return Settings(**values)
+
+
+def check_together(values: Dict[str, Any]) -> None:
+    """The checks that need several fields (run when the form is saved, after each field's own):
+    Prometheus credentials need https; every task a routing rule uses must exist in PE and
+    declare the parameters the rule sets, with fitting types. Raises ValueError."""
+    if str(values.get("metrics_url") or "").startswith("http://") and any(
+            values.get(k) for k in ("metrics_token", "metrics_user", "metrics_password")):
+        raise ValueError("Prometheus URL: credentials are only sent over https; use an https URL or remove them.")
+    rules = routing.parse_rules(values.get("routing_rules") or None)
+    if not rules or not all(values.get(k) for k in ("url", "token", "ca_cert")):
+        return
+    environment = values.get("environment") or "production"
+    try:
+        client = orchestrator.OrchestratorClient(values["url"], values["token"], values["ca_cert"],
+                                                 connect_timeout=5, read_timeout=10)
+    except orchestrator.OrchestratorError as exc:
+        raise ValueError("Routing rules cannot be checked: %s" % exc.message)
+
+    def task_info(task: str) -> Dict[str, Any]:
+        try:
+            return client.task_info(task, environment)
+        except orchestrator.OrchestratorError as exc:
+            raise ValueError(exc.message)
+
+    with client:
+        try:
+            routing.verify_tasks(rules, values.get("task") or "diagnostics::collect", task_info, _type_matches)
+        except routing.RuleError as exc:
+            raise ValueError("Routing rules: %s" % exc)
+
+
+def _type_matches(puppet_type: str, value: Any) -> bool:
+    """A type this checker cannot read is not refused: PE itself judges it when the task runs."""
+    from .localorch.puppet_types import PuppetTypeError, matches, parse_type
+
+    try:
+        return matches(parse_type(puppet_type), value)
+    except PuppetTypeError:
+        return True
