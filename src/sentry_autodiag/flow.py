@@ -224,7 +224,7 @@ class Flow:
         if isinstance(data, dict) and "pending_until" in data:
             if time.time() < float(data["pending_until"]):
                 return True, None
-            return False, promsnapshot.failure("Prometheus did not answer within %d s" % promsnapshot.BUDGET)
+            return False, promsnapshot.failure("the snapshot did not come back within %g s" % promsnapshot.BUDGET)
         return False, data if isinstance(data, dict) else None
 
     def _snapshot_pending(self, settings: Settings, diagnosis_id: str) -> bool:
