@@ -73,7 +73,13 @@ def test_metadata_ships_every_helper_file_and_the_entry_point_loads_them_all(spe
     shipped = sorted(os.path.basename(src) for _name, src in spec.files)
     assert shipped == sorted(os.listdir(LIB))
     listed = re.search(r"LIB_FILES=\(([^)]*)\)", open(SCRIPT).read()).group(1).split()
-    assert sorted(f + ".sh" for f in listed) == shipped
+    assert sorted(f + ".sh" for f in listed) == [f for f in shipped if f.endswith(".sh")]
+    # every awk program is loaded by a collector, and every one loaded is shipped
+    loaded = set()
+    for f in shipped:
+        if f.endswith(".sh"):
+            loaded |= set(re.findall(r'<"\$LIB/([a-z_]+\.awk)"', open(os.path.join(LIB, f)).read()))
+    assert loaded == {f for f in shipped if f.endswith(".awk")}
 
 
 def test_helpers_are_found_through_installdir_only_when_not_beside_the_script(tmp_path):

@@ -23,16 +23,17 @@ readonly LIB_FILES=(json time input report sample host cpu memory io processes d
     clock systemd changes applog applog_analysis degraded)
 
 # The lib dir: <_installdir>/diagnostics/files/lib (pxp-agent, Bolt), else next to this
-# script (run from the module itself). Every file must be there, and be ours (as root) or
+# script (run from the module itself). Each collector is a .sh (sourced) with its .awk
+# program beside it. Every file must be there, and be ours (as root) or
 # not writable by us (as another user): nobody else may slip code into a root task.
 # Builtin tests only: this runs before the task knows whether it may fork.
 find_lib() {
     local dir installdir="${PT__installdir:-}" f
     for dir in ${installdir:+"$installdir/diagnostics/files/lib"} "${BASH_SOURCE[0]%/*}/../files/lib"; do
-        for f in "${LIB_FILES[@]}"; do
-            if [ ! -r "$dir/$f.sh" ]; then continue 2; fi
-            if [ "${EUID:-0}" = 0 ] && [ ! -O "$dir/$f.sh" ]; then continue 2; fi
-            if [ "${EUID:-0}" != 0 ] && [ ! -O "$dir/$f.sh" ] && [ -w "$dir/$f.sh" ]; then continue 2; fi
+        for f in "${LIB_FILES[@]}"; do [ -r "$dir/$f.sh" ] || continue 2; done
+        for f in "$dir"/*.sh "$dir"/*.awk; do
+            if [ "${EUID:-0}" = 0 ] && [ ! -O "$f" ]; then continue 2; fi
+            if [ "${EUID:-0}" != 0 ] && [ ! -O "$f" ] && [ -w "$f" ]; then continue 2; fi
         done
         LIB=$dir; return 0
     done

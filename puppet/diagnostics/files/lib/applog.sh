@@ -104,28 +104,5 @@ section_log() {
 # Keeps the log lines around the first line stamped at or after the event (epoch `ev`,
 # stamps read by stamp()); `before` lines before it, `total` lines in all. Writes the
 # outcome to `modefile`: found, after-window (all stamps older), before-window, no-stamps.
-read -r -d '' AWK_AROUND <<'AWK'
-BEGIN { found = 0; stamps = 0 }
-found { print; if (++shown >= total) exit; next }
-{
-    ts = stamp($0)
-    if (ts >= 0) {
-        if (!stamps) first_ts = ts
-        stamps++
-        if (ts >= ev) {
-            found = 1
-            start = NR - before; if (start < 1) start = 1
-            for (i = start; i < NR; i++) { print ring[i % before]; shown++ }
-            print; shown++
-            if (shown >= total) exit
-            next
-        }
-    }
-    if (before > 0) ring[NR % before] = $0
-}
-END {
-    mode = found ? "found" : (!stamps ? "no-stamps" : (first_ts > ev ? "before-window" : "after-window"))
-    print mode > modefile
-}
-AWK
+read -r -d '' AWK_AROUND <"$LIB/around.awk"
 

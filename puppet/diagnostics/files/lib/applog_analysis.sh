@@ -10,94 +10,7 @@ readonly APP_BEFORE=600        # seconds of log before the event that are analys
 readonly APP_AFTER=120         # and after
 readonly APP_READ_BYTES=4194304
 
-read -r -d '' AWK_APPLOG <<'AWK'
-function peer(s,   l, p, h) {
-    l = s
-    if (match(l, /[a-z0-9][a-z0-9._-]*\/[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/\/.*/, "", h); sub(/.*:/, "", p); return h ":" p }
-    if (match(l, /"[^"]+" \([0-9a-f.:]+\), port [0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/^"/, "", h); sub(/".*/, "", h); sub(/.*port /, "", p); return h ":" p }
-    if (match(l, /host='[^']*', port=[0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/^host='/, "", h); sub(/'.*/, "", h); sub(/.*port=/, "", p); return h ":" p }
-    if (match(l, /upstream: "[a-z]+:\/\/[^\/"]+/)) { p = substr(l, RSTART, RLENGTH); sub(/.*:\/\//, "", p); return p }
-    if (match(l, /\[[0-9a-f:]+\]:[0-9]+/)) return substr(l, RSTART, RLENGTH)
-    while (match(l, /[a-z0-9][a-z0-9._-]*:[0-9][0-9]+/)) {
-        p = substr(l, RSTART, RLENGTH); l = substr(l, RSTART + RLENGTH); h = p; sub(/:.*/, "", h)
-        if (h ~ /[a-z.]/ && h !~ /^(http|https|tcp|udp|port|line|errno|error|at|pid)$/ && h !~ /\.(java|py|go|js|rb|c|ts)$/) return p
-    }
-    return ""
-}
-function dnsname(s,   p) {
-    if (match(s, /(enotfound|eai_again|unknownhostexception:|lookup|resolve host:?|resolve hostname|unknown host:?) +[a-z0-9][a-z0-9._-]*/)) { p = substr(s, RSTART, RLENGTH); sub(/.* /, "", p); return p }
-    return ""
-}
-function signature(s,   h) {
-    h = substr(s, 1, 48)
-    if (match(h, /[0-9][0-9]:[0-9][0-9]:[0-9][0-9]([.,][0-9]+)?(Z| ?[+-][0-9][0-9]:?[0-9][0-9])?\]?/)) s = substr(s, RSTART + RLENGTH)
-    s = tolower(s)
-    gsub(/[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-[0-9a-f]+/, "<uuid>", s)
-    gsub(/0x[0-9a-f]+/, "<hex>", s)
-    gsub(/[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*/, "<hex>", s)
-    gsub(/[0-9]+/, "N", s)
-    gsub(/[ \t]+/, " ", s); sub(/^ /, "", s)
-    return substr(s, 1, 150)
-}
-function cause(code, t, l, p) {
-    cnt[code]++; if (t != "") ct[code] = t; if (p != "" && !(code in cp)) cp[code] = p
-    if (!(code in cs)) cs[code] = substr(l, 1, 200)
-}
-{
-    line = $0; t = stamp(line)
-    if (t >= 0) { last = t; stamped++ } else t = last
-    inwin = t == "" || (t >= ev - before && t <= ev + after)
-    if (!inwin) next
-    nwin++
-    l = tolower(line)
-    head = substr(l, 1, 60)
-    if (head ~ /(^|[^a-z])(info|debug|trace|notice)([^a-z]|$)/ && head !~ /(error|fatal|crit|severe|warn)/) next
-    own = t == "" || substr(line, 1, 1) !~ /[ \t]/
-    if (own && l ~ /(^|[^a-z])(error|err|fatal|crit|critical|severe|panic|emerg|alert)([^a-z]|$)|exception|traceback|fail(ed|ure)/ && l !~ /^[ \t]+at /) {
-        nerr++; sg = signature(line); sig[sg]++; if (!(sg in sigfirst)) sigfirst[sg] = t
-        if (t != "" && t >= ev - 120 && t <= ev + after) nerr_near++; else if (t != "") nerr_early++
-    }
-    if (l ~ /unable to create (new )?native thread|fork: (retry: )?resource temporarily unavailable|cannot fork|pthread_create failed|can't start new thread|resource temporarily unavailable.*(thread|fork)/) cause("app-process-limit", t, line, "")
-    else if (l ~ /java\.lang\.outofmemoryerror|memoryerror|javascript heap out of memory|runtime: out of memory|fatal error: out of memory|std::bad_alloc|cannot allocate memory|allowed memory size of [0-9]+ bytes exhausted|out of memory/) cause("app-out-of-memory", t, line, "")
-    if (l ~ /too many open files|emfile|errno 24([^0-9]|$)/) cause("app-too-many-open-files", t, line, "")
-    if (l ~ /cannot assign requested address|eaddrnotavail|errno 99([^0-9]|$)/) cause("app-ephemeral-ports", t, line, peer(l))
-    if (l ~ /no space left on device|enospc|errno 28([^0-9]|$)|disk full|could not extend file/) cause("app-disk-full", t, line, "")
-    if (l ~ /read-only file system|erofs|errno 30([^0-9]|$)/) cause("app-read-only-fs", t, line, "")
-    if (l ~ /connection refused|econnrefused|errno 111([^0-9]|$)|\(111: /) cause("app-connection-refused", t, line, peer(l))
-    else if (l ~ /connection reset|econnreset|errno 104([^0-9]|$)|\(104: |broken pipe|epipe/) cause("app-connection-reset", t, line, peer(l))
-    else if (l ~ /timed out|timeout(exception| error|error)|etimedout|deadline exceeded|i\/o timeout|\(110: |sockettimeout|connecttimeout|read timeout/) cause("app-timeout", t, line, peer(l))
-    if (l ~ /name or service not known|temporary failure in name resolution|nodename nor servname|no such host|unknownhostexception|enotfound|eai_again|could not resolve host|failed to resolve|name resolution|servfail|nxdomain|unknown host/) cause("app-dns-failure", t, line, dnsname(l))
-    if (l ~ /certificate (has )?expired|certificate is not yet valid|x509:|certificate verify failed|sslhandshakeexception|pkix path|certpathvalidatorexception|unable to get local issuer|self[- ]signed certificate|cert_has_expired|ssl certificate problem|tls handshake (error|failed)|ssl routines/) {
-        cause("app-tls-error", t, line, peer(l))
-        if (l ~ /expired|not yet valid|validity check failed|notbefore|notafter|is after|is before|clock/) tls_time = 1
-    }
-    if (l ~ /clock skew|token used before issued|iat.*future|jwt.*not (yet )?(active|valid)|not valid yet/) { cause("app-tls-error", t, line, ""); tls_time = 1 }
-    if (l ~ /too many connections|too many clients|remaining connection slots are reserved|connection pool exhausted|timeout waiting for connection from pool|could not get jdbc connection|max_connections/) cause("app-db-connections-exhausted", t, line, peer(l))
-    if (l ~ /segmentation fault|sigsegv|core dumped|^panic: |fatal error: unexpected signal|signal 11/) cause("app-crash", t, line, "")
-    if (l ~ /permission denied|eacces|operation not permitted|errno 13([^0-9]|$)/) cause("app-permission-denied", t, line, "")
-}
-END {
-    printf "analysed: %d log lines between %s and %s (%s)\n", nwin, iso_of(ev - before), iso_of(ev + after), stamped ? "by their timestamps" : "no timestamps: the end of the log"
-    printf "error lines: %d (%d in the 2 min around the event)\n", nerr, nerr_near
-    n = 0
-    for (s in sig) { n++; order[n] = s }
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (sig[order[j]] > sig[order[i]]) { x = order[i]; order[i] = order[j]; order[j] = x }
-    if (n) print "top error signatures (count  signature):"
-    for (i = 1; i <= n && i <= 10; i++) printf "%6d  %s\n", sig[order[i]], order[i]
-    if (n > 10) printf "... %d more signatures\n", n - 10
-    for (c in cnt) {
-        printf "cause %s: %d line(s)%s, last %s: %s\n", c, cnt[c], (c in cp) ? " to " cp[c] : "", (c in ct) ? iso_of(ct[c]) : "?", cs[c]
-        printf "%s\t%d\t%s\t%s\t%s\n", c, cnt[c], cp[c], ct[c], cs[c] > causefile
-    }
-    if (nerr) {
-        fnd("info", "app-errors", "app_errors", sprintf("%d error line(s) in the log around the event, %d distinct; most frequent (x%d): %s", nerr, n, sig[order[1]], substr(order[1], 1, 120)), "")
-        early_rate = nerr_early / ((before - 120) / 60); near_rate = nerr_near / ((120 + after) / 60)
-        if (nerr_near >= 10 && near_rate >= 5 * (early_rate + 0.2))
-            fnd("warning", "app-error-spike", "app_errors", sprintf("%d error lines in the 4 min around the event vs %.1f/min before", nerr_near, early_rate), ev)
-    }
-    print "APP_TLS_TIME=" (tls_time + 0) > vfile
-}
-AWK
+read -r -d '' AWK_APPLOG <"$LIB/applog.awk"
 
 analyse_app() {
     APP_OUT="$WORK/app_errors"; APP_CAUSES="$WORK/app_causes"; : >"$APP_CAUSES"; : >"$WORK/vars.app"
@@ -172,5 +85,5 @@ correlate_app() {
 
 section_app_errors() {
     correlate_app
-    add_section app_errors "What the application said" "error lines, signatures and causes in ${APP_BEFORE} s before to ${APP_AFTER} s after the event (last $((APP_READ_BYTES / 1048576)) MiB of the log)" "$(cap_of 12288 5)" "$APP_OUT"
+    add_section app_errors "What the application said" "error lines, signatures and causes in ${APP_BEFORE} s before to ${APP_AFTER} s after the event (last $((APP_READ_BYTES / 1048576)) MiB of the log)" "cap:12288:5" "$APP_OUT"
 }

@@ -3,39 +3,11 @@
 # CPU use over the shared interval (two samples of /proc/stat): busy, iowait, steal, run
 # queue, and CPU pressure (PSI). USE method: utilisation and saturation of the CPUs.
 
-read -r -d '' AWK_CPU <<'AWK'
-function cpu_total(a,   i, t) { t = 0; for (i = 2; i <= 9; i++) t += a[i]; return t }
-FILENAME ~ /s1\.stat$/ && $1 == "cpu" { split($0, c1, / +/) }
-FILENAME ~ /s2\.stat$/ && $1 == "cpu" { split($0, c2, / +/) }
-FILENAME ~ /s2\.stat$/ && $1 == "procs_running" { running = $2 }
-FILENAME ~ /s2\.stat$/ && $1 == "procs_blocked" { blocked = $2 }
-FILENAME ~ /pressure_cpu$/ && $1 == "some" { psi = $0; split($2, a, "="); psi10 = a[2] + 0; havepsi = 1 }
-END {
-    printf "interval: %d ms, %d CPUs\n", ms, cpus
-    if (c1[1] != "" && c2[1] != "") {
-        t = cpu_total(c2) - cpu_total(c1)
-        if (t > 0) {
-            idle = pct(c2[5] - c1[5], t); iow = pct(c2[6] - c1[6], t); steal = pct(c2[9] - c1[9], t)
-            user = pct(c2[2] + c2[3] - c1[2] - c1[3], t); sys = pct(c2[4] + c2[7] + c2[8] - c1[4] - c1[7] - c1[8], t)
-            busy = 100 - idle - iow
-            printf "cpu:      busy %.0f %% (user %.0f %%, system %.0f %%), iowait %.0f %%, steal %.0f %%, idle %.0f %%\n", busy, user, sys, iow, steal, idle
-        }
-    } else print "cpu:      /proc/stat could not be sampled"
-    if (running != "") printf "run queue: %d running, %d blocked in I/O (procs_running, procs_blocked)\n", running, blocked
-    print "psi cpu:  " (havepsi ? psi : "not available (kernel without PSI)")
-    if (t > 0 && steal >= 10)
-        fnd(steal >= 30 ? "critical" : "warning", "cpu-steal", "cpu", sprintf("steal %.0f %% of CPU time over %.1f s: the hypervisor gives this VM's CPU to others (noisy neighbour)", steal, ms / 1000), "")
-    sat = havepsi ? psi10 >= 40 : running > 2 * cpus
-    if (t > 0 && busy + steal >= 90 && sat)
-        fnd(havepsi && psi10 >= 75 ? "critical" : "warning", "cpu-saturated", "cpu",
-            havepsi ? sprintf("CPU busy %.0f %% and tasks waited for a CPU %.0f %% of the last 10 s (PSI cpu some avg10)", busy, psi10) \
-                    : sprintf("CPU busy %.0f %% with %d runnable tasks on %d CPUs", busy, running, cpus), "")
-}
-AWK
+read -r -d '' AWK_CPU <"$LIB/cpu.awk"
 
 section_cpu() {
     OUT="$WORK/cpu"
     awk -v ev="$EV" -v ms="$INTERVAL_MS" -v cpus="$CPUS" -v ffile="$FINDINGS_TSV" "$AWK_FIND $AWK_CPU" \
-        "$(sfile 1 stat)" "$(sfile 2 stat)" "$(pfile pressure/cpu)" >"$OUT"
-    add_section cpu "CPU over the sampling interval" "/proc/stat twice, ${INTERVAL_MS} ms apart; /proc/pressure/cpu" "$(cap_of 4096 2)" "$OUT"
+        "$WORK/s1.stat" "$WORK/s2.stat" "$WORK/p.pressure_cpu" >"$OUT"
+    add_section cpu "CPU over the sampling interval" "/proc/stat twice, ${INTERVAL_MS} ms apart; /proc/pressure/cpu" "cap:4096:2" "$OUT"
 }

@@ -7,15 +7,15 @@
 proc_value() { # file key
     local k v _
     PROC_VALUE=""
-    while read -r k v _; do [ "$k" = "$2" ] && { PROC_VALUE=$v; return 0; }; done <"$1" 2>/dev/null
+    while read -r k v _; do [ "$k" = "$2" ] && { PROC_VALUE=$v; return 0; }; done 2>/dev/null <"$1"
     return 1
 }
 
 report_without_forking() {
     DEGRADED=1
     local host="unknown" load1="" rest="" threads total avail body jhost jmsg jbody
-    read -r host <"$PROC_ROOT/sys/kernel/hostname" 2>/dev/null
-    read -r load1 _ _ rest _ <"$PROC_ROOT/loadavg" 2>/dev/null
+    read -r host 2>/dev/null <"$PROC_ROOT/sys/kernel/hostname"
+    read -r load1 _ _ rest _ 2>/dev/null <"$PROC_ROOT/loadavg"
     threads=${rest#*/}
     proc_value "$PROC_ROOT/meminfo" MemTotal:; total=$PROC_VALUE
     proc_value "$PROC_ROOT/meminfo" MemAvailable:; avail=$PROC_VALUE

@@ -13,27 +13,16 @@ section_disk() { # id df-flag title column-label code
         NR > 1 && $5 ~ /^[0-9]+%$/ { p = $5; sub(/%/, "", p); m = $6; for (i = 7; i <= NF; i++) m = m " " $i
             if (p + 0 > 90) fnd(p + 0 >= 98 ? "critical" : "warning", code, sec, m " is " p " % full (" label ")", "")
             print p "\t" m > (sec == "disk" ? dfile : "/dev/null") }' dfile="$WORK/df_use" "$OUT"
-    add_section "$1" "$3" "df -P${2:+ $2} (local, real filesystems)" "$(cap_of 16384 4)" "$OUT"
+    add_section "$1" "$3" "df -P${2:+ $2} (local, real filesystems)" "cap:16384:4" "$OUT"
 }
 
-read -r -d '' AWK_MOUNTS <<'AWK'
-$3 ~ /^(ext[234]|xfs|btrfs|f2fs|jfs|reiserfs|zfs)$/ && $1 ~ /^\// {
-    print
-    if (("," $4 ",") ~ /,ro,/) { ro++; list = list (ro > 1 ? ", " : "") $2 " (" $1 ", " $3 ")" }
-}
-END {
-    if (ro) {
-        print "read-only: " list
-        print "RO=" list > vfile
-    }
-}
-AWK
+read -r -d '' AWK_MOUNTS <"$LIB/mounts.awk"
 
 section_mounts() {
     OUT="$WORK/mounts"
-    awk -v vfile="$WORK/vars.mounts" "$AWK_MOUNTS" "$(pfile mounts)" >"$OUT"
+    awk -v vfile="$WORK/vars.mounts" "$AWK_MOUNTS" "$WORK/p.mounts" >"$OUT"
     [ -s "$OUT" ] || echo "no block-device filesystems in /proc/mounts" >"$OUT"
     RO_MOUNTS=""
     [ -r "$WORK/vars.mounts" ] && { IFS= read -r RO_MOUNTS <"$WORK/vars.mounts"; RO_MOUNTS=${RO_MOUNTS#RO=}; }
-    add_section mounts "Block-device filesystems" "/proc/mounts (ext4, xfs, btrfs, ...)" "$(cap_of 8192 2)" "$OUT"
+    add_section mounts "Block-device filesystems" "/proc/mounts (ext4, xfs, btrfs, ...)" "cap:8192:2" "$OUT"
 }

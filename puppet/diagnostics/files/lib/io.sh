@@ -3,42 +3,11 @@
 # Disk I/O over the shared interval (two samples of /proc/diskstats): per-disk busy time,
 # IOPS and latency, I/O pressure (PSI), and the tasks blocked in state D.
 
-read -r -d '' AWK_IO <<'AWK'
-# Whole disks only: sda, vdb, xvda, nvme0n1, mmcblk0, dm-3, md0 (not partitions, loops, ram).
-function whole(d) { return d ~ /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+|dm-[0-9]+|md[0-9]+)$/ }
-FILENAME ~ /s1\.diskstats$/ && whole($3) { for (i = 4; i <= 14; i++) d1[$3, i] = $i; disks[++nd] = $3 }
-FILENAME ~ /s2\.diskstats$/ && whole($3) { for (i = 4; i <= 14; i++) d2[$3, i] = $i }
-FILENAME ~ /pressure_io$/ { psi[$1] = $0; split($2, a, "="); p10[$1] = a[2] + 0; havepsi = 1 }
-FILENAME ~ /\/ps$/ && FNR > 1 && $3 ~ /^D/ { nD++; if (nD <= 8) dl = dl sprintf("%s %s(%s) ", $1, $10, $9); w[$9]++ }
-END {
-    s = ms / 1000
-    printf "%-10s %7s %7s %9s %9s %7s\n", "disk", "util%", "r/s", "w/s", "await_ms", "queue"
-    for (k = 1; k <= nd; k++) {
-        d = disks[k]; if (!((d, 4) in d2)) continue
-        util = pct(d2[d, 13] - d1[d, 13], ms); if (util > 100) util = 100
-        ios = d2[d, 4] - d1[d, 4] + d2[d, 8] - d1[d, 8]
-        aw = ios > 0 ? (d2[d, 7] - d1[d, 7] + d2[d, 11] - d1[d, 11]) / ios : 0
-        printf "%-10s %7.0f %7.0f %9.0f %9.1f %7d\n", d, util, (d2[d, 4] - d1[d, 4]) / s, (d2[d, 8] - d1[d, 8]) / s, aw, d2[d, 12]
-        if (util > worst) { worst = util; wd = d; wa = aw; wq = d2[d, 12] }
-    }
-    print "psi io:   " (havepsi ? psi["some"] " | " psi["full"] : "not available (kernel without PSI)")
-    printf "state D: %d task(s) %s\n", nD, dl
-    stalled = havepsi ? (p10["full"] >= 10 || p10["some"] >= 30) : (wa >= 50 || nD >= 4)
-    if (worst >= 90 && (stalled || nD >= 4))
-        fnd(havepsi && p10["full"] >= 30 || nD >= 16 ? "critical" : "warning", "io-saturated", "io",
-            sprintf("%s busy %.0f %% over %.1f s, await %.0f ms, queue %d; I/O stall %.0f %% (PSI io full), %d task(s) in D state", wd, worst, s, wa, wq, p10["full"], nD), "")
-    else if (havepsi && p10["full"] >= 20)
-        fnd("warning", "io-saturated", "io", sprintf("all non-idle tasks stalled on I/O %.0f %% of the last 10 s (PSI io full)", p10["full"]), "")
-    else if (nD >= 8)
-        fnd("warning", "blocked-tasks", "io", sprintf("%d tasks in uninterruptible sleep (D): %s", nD, dl), "")
-    else if (worst >= 90)
-        fnd("info", "disk-busy", "io", sprintf("%s busy %.0f %% over %.1f s without stalls (await %.0f ms)", wd, worst, s, wa), "")
-}
-AWK
+read -r -d '' AWK_IO <"$LIB/io.awk"
 
 section_io() {
     OUT="$WORK/io"
     awk -v ev="$EV" -v ms="$INTERVAL_MS" -v ffile="$FINDINGS_TSV" "$AWK_FIND $AWK_IO" \
-        "$(sfile 1 diskstats)" "$(sfile 2 diskstats)" "$(pfile pressure/io)" "$PS_OUT" >"$OUT"
-    add_section io "Disk I/O over the sampling interval" "/proc/diskstats twice, ${INTERVAL_MS} ms apart; /proc/pressure/io; ps state D" "$(cap_of 6144 2)" "$OUT"
+        "$WORK/s1.diskstats" "$WORK/s2.diskstats" "$WORK/p.pressure_io" "$PS_OUT" >"$OUT"
+    add_section io "Disk I/O over the sampling interval" "/proc/diskstats twice, ${INTERVAL_MS} ms apart; /proc/pressure/io; ps state D" "cap:6144:2" "$OUT"
 }

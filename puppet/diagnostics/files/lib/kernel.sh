@@ -23,81 +23,9 @@ gather_kernel() {
 }
 
 # "[ 12.345678] msg" -> "epoch<TAB>msg" (btime + uptime seconds); other formats by stamp().
-read -r -d '' AWK_KERNEL_DATE <<'AWK'
-{
-    line = $0
-    if (match(line, /^\[ *[0-9]+\.[0-9]+\] ?/)) {
-        t = substr(line, 2, RLENGTH - 2); sub(/^ */, "", t); sub(/\] ?$/, "", t)
-        print int(btime + t) "\t" substr(line, RLENGTH + 1); next
-    }
-    t = stamp(line)
-    if (t >= 0) {
-        if (match(line, / kernel: /)) line = substr(line, RSTART + 9)
-        else if (match(line, /^\[[^]]*\] ?/)) line = substr(line, RLENGTH + 1)
-        print int(t) "\t" line
-    } else print "\t" line
-}
-AWK
+read -r -d '' AWK_KERNEL_DATE <"$LIB/kernel_date.awk"
 
-read -r -d '' AWK_KERNEL <<'AWK'
-BEGIN { FS = "\t" }
-function note(c, t, msg) {
-    all[c]++; lastt[c] = t; lastm[c] = msg
-    if (t != "" && t >= ev - before && t <= ev + after) { near[c]++; neart[c] = t; nearm[c] = msg }
-}
-function when(t) { return t == "" ? "" : t < ev ? span(ev - t) " before the event" : span(t - ev) " after the event" }
-{
-    t = $1; msg = $2; l = tolower(msg)
-    if (l ~ /killed process [0-9]+/) {
-        note("oom", t, msg)
-        if (match(msg, /[Kk]illed process [0-9]+ \([^)]*\)/)) { v = substr(msg, RSTART + 15, RLENGTH - 15); victim[++nv] = v; if (t >= ev - before && t <= ev + after) nearv = nearv (nearv == "" ? "" : ", ") v }
-        if (l ~ /memory cgroup out of memory/) cg[t >= ev - before ? "near" : "old"] = 1
-        print "oom\t" t "\t" msg > oomfile
-    } else if (l ~ /invoked oom-killer|out of memory|oom-kill:|oom_reaper/) print "oom\t" t "\t" msg > oomfile
-    if (l ~ /blocked for more than [0-9]+ seconds/) { note("hung", t, msg); if (match(msg, /task [^ ]+:[0-9]+/)) hung[substr(msg, RSTART + 5, RLENGTH - 5)] = 1 }
-    if (l ~ / segfault at |general protection fault|traps: .*trap/ && l !~ /kernel/) {
-        note("segv", t, msg); if (match(msg, /[^ \[]+\[[0-9]+\]/)) { c = substr(msg, RSTART, RLENGTH); sub(/\[.*/, "", c); if (t >= ev - before && t <= ev + after) segc[c]++ }
-    }
-    if (l ~ /remounting filesystem read-only|filesystem has been shut down|shutting down filesystem|forced readonly|aborting journal/) { note("ro", t, msg); ro_boot = 1 }
-    else if (l ~ /ext[234]-fs (error|warning)|xfs .*(corruption|metadata i\/o error)|btrfs (error|critical)|journal commit i\/o error|jbd2.*error/) note("fserr", t, msg)
-    if (l ~ /i\/o error, dev [a-z0-9]+|buffer i\/o error|blk_update_request: .*error|critical medium error|medium error|nvme[0-9]+: .*(timeout|controller is down|resetting controller)|ata[0-9.]+: (exception|failed command|hard resetting)|sense key/) note("ioerr", t, msg)
-    if (l ~ /nf_conntrack: .*table full, dropping packet/) note("conntrack", t, msg)
-    if (l ~ /possible syn flooding on port/) { note("syn", t, msg); p = msg; sub(/.*[Pp]ort /, "", p); sub(/\. .*/, "", p); sub(/\.$/, "", p); synport = p }
-    if (l ~ /out of socket memory|tcp: out of memory/) note("tcpmem", t, msg)
-    if (l ~ /neighbou?r table overflow/) note("neigh", t, msg)
-    if (l ~ /soft lockup|hard lockup|rcu.*(self-detected stall|detected stalls)/) note("lockup", t, msg)
-    if (l ~ /machine check|\[hardware error\]|edac .* (ue|ce) /) note("hw", t, msg)
-    if (l ~ /^bug: (unable|kernel|scheduling)|kernel bug at|^oops: |kernel panic/) note("oops", t, msg)
-    if (l ~ /nic link is down|link is down|netdev watchdog/) note("link", t, msg)
-}
-function rule(c, code, sev, what,   m) {
-    if (!(c in all)) return
-    if (c in near) fnd(sev, code, "kernel_events", sprintf("%s %d time(s), last %s: %s", what, near[c], when(neart[c]), substr(nearm[c], 1, 160)), neart[c])
-    else fnd("info", code, "kernel_events", sprintf("%s %d time(s), last %s (context, not near the event): %s", what, all[c], when(lastt[c]), substr(lastm[c], 1, 120)), lastt[c])
-    printf "%-10s %4d near the event, %4d in all; last %s: %s\n", c, near[c] + 0, all[c], when(lastt[c]), substr(lastm[c], 1, 200)
-}
-END {
-    if ("oom" in near) fnd("critical", "oom-kill", "oom", sprintf("the %sOOM killer killed %d process(es) %s: %s", cg["near"] ? "memory cgroup " : "", near["oom"], when(neart["oom"]), nearv), neart["oom"])
-    else if ("oom" in all) fnd("info", "oom-kill", "oom", sprintf("the OOM killer killed %d process(es), last %s (context, not near the event): %s", all["oom"], when(lastt["oom"]), victim[nv]), lastt["oom"])
-    for (h in hung) hl = hl (hl == "" ? "" : ", ") h
-    rule("hung", "hung-task", "critical", "hung task (" hl ")")
-    for (c in segc) { if (segc[c] > sc) { sc = segc[c]; sn = c } }
-    rule("segv", "segfault", sc >= 3 ? "critical" : "warning", sc >= 3 ? sn " crashed " sc " times (crash loop); segfault" : "segfault")
-    rule("ro", "fs-read-only", "critical", "filesystem forced read-only")
-    rule("fserr", "fs-error", "critical", "filesystem error")
-    rule("ioerr", "disk-error", "critical", "disk I/O error")
-    rule("conntrack", "conntrack-full", "critical", "conntrack table full, packets dropped")
-    rule("syn", "listen-overflow", "warning", "SYN flood / accept queue full on port " synport)
-    rule("tcpmem", "tcp-memory", "warning", "TCP out of socket memory")
-    rule("neigh", "neighbour-table-overflow", "warning", "ARP/neighbour table overflow")
-    rule("lockup", "soft-lockup", "critical", "CPU lockup or RCU stall")
-    rule("hw", "hardware-error", "warning", "hardware error (MCE/EDAC)")
-    rule("oops", "kernel-oops", "critical", "kernel BUG/oops")
-    rule("link", "link-down", "warning", "network link down")
-    print "KERNEL_RO=" (ro_boot + 0) > vfile
-    print "RO_NEAR=" (("ro" in near) ? 1 : 0) > vfile
-}
-AWK
+read -r -d '' AWK_KERNEL <"$LIB/kernel.awk"
 
 section_kernel() {
     local k v
@@ -112,7 +40,7 @@ section_kernel() {
         cp -- "$KERNEL_RAW" "$WORK/kernel"
     fi
     while IFS='=' read -r k v; do case $k in KERNEL_RO) KERNEL_RO=$v ;; RO_NEAR) RO_NEAR=$v ;; esac; done <"$WORK/vars.kernel"
-    add_section kernel "Kernel messages (last 50)" "$KERNEL_SOURCE | tail -n 50" "$(cap_of 32768 6)" "$WORK/kernel"
+    add_section kernel "Kernel messages (last 50)" "$KERNEL_SOURCE | tail -n 50" "cap:32768:6" "$WORK/kernel"
 
     OUT="$WORK/oom"
     if [ "$KERNEL_SOURCE" = none ]; then cp -- "$KERNEL_RAW" "$OUT"
@@ -120,8 +48,8 @@ section_kernel() {
         tail -n 20 "$WORK/oom.tsv" | awk -F '\t' "$AWK_TIME"' { print ($2 == "" ? "" : "[" iso_of($2) "] ") $3 }' >"$OUT"
         [ -s "$OUT" ] || echo "no OOM-killer events in the kernel messages" >"$OUT"
     fi
-    add_section oom "OOM-killer events" "$KERNEL_SOURCE | grep -i 'out of memory|oom-kill|killed process'" "$(cap_of 16384 3)" "$OUT"
+    add_section oom "OOM-killer events" "$KERNEL_SOURCE | grep -i 'out of memory|oom-kill|killed process'" "cap:16384:3" "$OUT"
 
     [ -s "$WORK/kernel_events" ] || echo "no hung tasks, segfaults, filesystem/disk errors, drops, lockups or hardware errors in the kernel messages" >"$WORK/kernel_events"
-    add_section kernel_events "Kernel events near the event time" "classified $KERNEL_SOURCE lines (near = ${NEAR_BEFORE} s before to ${NEAR_AFTER} s after)" "$(cap_of 8192 3)" "$WORK/kernel_events"
+    add_section kernel_events "Kernel events near the event time" "classified $KERNEL_SOURCE lines (near = ${NEAR_BEFORE} s before to ${NEAR_AFTER} s after)" "cap:8192:3" "$WORK/kernel_events"
 }

@@ -13,5 +13,5 @@ gather_processes() {
 section_processes() { # id sort-column title
     OUT="$WORK/ps_$1"
     if [ "$1" = rss ]; then head -n 11 "$PS_OUT"; else { head -n 1 "$PS_OUT"; tail -n +2 "$PS_OUT" | sort -k6,6rn | head -n 10; }; fi >"$OUT"
-    add_section "processes_$1" "$3" "ps -eo $PS_FIELDS --sort=-$2 | head -n 11" "$(cap_of 8192 3)" "$OUT"
+    add_section "processes_$1" "$3" "ps -eo $PS_FIELDS --sort=-$2 | head -n 11" "cap:8192:3" "$OUT"
 }

@@ -19,6 +19,7 @@ run() {
 REDACTIONS=0
 TRUNCATED=false
 SECTION_BUDGET=0   # bytes left for all sections; set once the parameters are known
+SECTION_COUNT=0
 
 # Records a finding: severity code section message [epoch of the evidence].
 # Stored as TSV (rank, distance to the event, ...) and sorted when the report is printed.
@@ -31,15 +32,7 @@ finding() {
 }
 
 # The same, for awk programs: fnd(severity, code, section, message, epoch or "").
-read -r -d '' AWK_FIND <<'AWK'
-function fnd(sev, code, sec, msg, at,   r, d) {
-    r = sev == "critical" ? 0 : sev == "warning" ? 1 : 2
-    d = at == "" ? 0 : at - ev; if (d < 0) d = -d
-    gsub(/[\t\n\r]/, " ", msg)
-    printf "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r, d, sev, code, sec, (at == "" ? "" : int(at)), msg >> ffile
-}
-function pct(a, b) { return b > 0 ? 100 * a / b : 0 }
-AWK
+read -r -d '' AWK_FIND <"$LIB/find.awk"
 
 # Sets variable $1 to "$2" as a JSON string without forking (our own titles and commands).
 json_var() { # var text limit
@@ -51,19 +44,22 @@ json_var() { # var text limit
 # Appends one section. Its body is the file $5, cut to min($4, what is left) bytes:
 # its end is cut, or with $6 = keep_tail its oldest lines.
 add_section() { # id title command cap bodyfile [keep_tail]
-    local id=$1 title=$2 command=$3 cap=$4 body=$5 keep_tail=0 meta limit rc count_file="$WORK/count" cut=false jt jc n
+    local id=$1 title=$2 command=$3 cap=$4 body=$5 keep_tail=0 meta limit rc count_file="$WORK/count" cut=false jt jc n used
     [ "${6:-}" = keep_tail ] && keep_tail=1
+    if [[ $cap == cap:* ]]; then cap_of "${cap#cap:}"; cap=$CAP; fi
     json_var jt "$title" 200; json_var jc "$command" 1200
     meta="{\"id\":\"$id\",\"title\":$jt,\"command\":$jc,\"body\":\""
     limit=$((SECTION_BUDGET - ${#meta} - 32))
     [ "$cap" -lt "$limit" ] && limit=$cap
     [ "$limit" -lt 0 ] && limit=0
-    # The body is cut to the limit in raw bytes first (escaping only grows it).
-    if [ "$(wc -c <"$body")" -gt "$limit" ]; then
+    # A log body is cut to the limit in raw bytes first (escaping only grows it; the
+    # escaper keeps a tail's lines in memory). Other bodies are bounded where captured.
+    if [ "$keep_tail" = 1 ] && [ "$(wc -c <"$body")" -gt "$limit" ]; then
         if [ "$keep_tail" = 1 ]; then tail -c "$limit" "$body" | sed 1d; else head -c "$limit" "$body"; fi >"$body.cut"
         mv -f -- "$body.cut" "$body"; cut=true
     fi
-    [ -s "$SECTIONS_FILE" ] && printf ',' >>"$SECTIONS_FILE"
+    [ "$SECTION_COUNT" -gt 0 ] && { printf ',' >>"$SECTIONS_FILE"; SECTION_BUDGET=$((SECTION_BUDGET - 1)); }
+    SECTION_COUNT=$((SECTION_COUNT + 1))
     {
         printf '%s' "$meta"
         tr -d '\000' <"$body" | awk -v limit="$limit" -v redact=1 -v keep_tail="$keep_tail" -v countfile="$count_file" "$AWK_ESCAPE"
@@ -71,18 +67,21 @@ add_section() { # id title command cap bodyfile [keep_tail]
         [ "$rc" -eq 3 ] && cut=true
         printf '","truncated":%s}' "$cut"
     } >>"$SECTIONS_FILE"
-    n=0; read -r n <"$count_file" 2>/dev/null || n=0; is_int "$n" || n=0
+    n=0 used=$limit; read -r n used 2>/dev/null <"$count_file"; is_int "$n" || n=0; is_int "$used" || used=$limit
     REDACTIONS=$((REDACTIONS + n))
     [ "$cut" = true ] && TRUNCATED=true
-    SECTION_BUDGET=$((TOTAL_SECTION_BUDGET - $(wc -c <"$SECTIONS_FILE")))
+    # what this section took: its envelope, the escaped body the escaper counted, the tail
+    SECTION_BUDGET=$((SECTION_BUDGET - ${#meta} - used - 24))
 }
 
-# cap for a section: min(fixed bytes, percent of the section budget), at least 256.
-cap_of() { # fixed percent
-    local c=$((TOTAL_SECTION_BUDGET * $2 / 100))
-    [ "$c" -gt "$1" ] && c=$1
+# Sets CAP for "fixed:percent": min(fixed bytes, percent of the section budget), at least
+# 256. (A variable, not output: a command substitution would cost a fork per section.)
+cap_of() {
+    local fixed=${1%%:*} percent=${1#*:} c
+    c=$((TOTAL_SECTION_BUDGET * percent / 100))
+    [ "$c" -gt "$fixed" ] && c=$fixed
     [ "$c" -lt 256 ] && c=256
-    echo "$c"
+    CAP=$c
 }
 
 # Runs "$@" into file $OUT, capped at $1 bytes; "not available" when the tool is missing.
@@ -95,19 +94,7 @@ capture() { # cap cmd args...
 
 # Findings as a JSON array body: ranked by severity then closeness to the event; at most
 # MAX_CRITICAL critical, MAX_PER_CODE per code and MAX_FINDINGS in all.
-read -r -d '' AWK_FINDINGS <<'AWK'
-BEGIN { FS = "\t"; n = 0; crit = 0; shown = 0; more = 0; used = 0 }
-{
-    if ((getline msg < msgfile) <= 0) msg = ""
-    sev = $3; code = $4
-    if (++per[code] > maxcode) { more++; next }
-    if (sev == "critical" && ++crit > maxcrit) sev = "warning"
-    one = sprintf("{\"severity\":\"%s\",\"code\":\"%s\",\"message\":\"%s\",\"section\":\"%s\"%s}", sev, code, msg, $5, $6 == "" ? "" : ",\"at\":\"" iso_of($6) "\"")
-    if (shown >= maxf || used + length(one) + 1 > budget) { more++; next }
-    printf "%s%s", (shown++ > 0 ? "," : ""), one; used += length(one) + 1
-}
-END { if (more > 0) printf "%s{\"severity\":\"info\",\"code\":\"more-findings\",\"message\":\"%d more findings not shown\",\"section\":\"host\"}", (shown > 0 ? "," : ""), more }
-AWK
+read -r -d '' AWK_FINDINGS <"$LIB/findings.awk"
 
 print_findings() {
     [ -s "$FINDINGS_TSV" ] || return 0
