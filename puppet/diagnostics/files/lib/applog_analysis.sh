@@ -43,7 +43,9 @@ correlate_app() {
         sev=warning; msg=""
         case $code in
             app-connection-refused)
+                # one or two refusals minutes away from the event are retries, not the cause
                 [ "$count" -ge 3 ] && sev=critical
+                if [ "$count" -lt 3 ] && [ -n "$at" ] && [ $(((at - EV) * (at - EV))) -gt 14400 ]; then sev=info; fi
                 msg="connection refused $count time(s)${peer:+ to $peer}"
                 if [ -n "$peer" ]; then
                     port=${peer##*:}; host=${peer%:*}
