@@ -94,6 +94,15 @@ class RoutingPipelineTest(AutoDiagCase, TestCase):
         (job,) = self.orch.jobs.values()
         assert job.params["log_path"] == self.api_log
 
+    def test_issues_share_a_job_only_under_the_same_rule(self):
+        first = send_event(self.project, python_error_event(tags={"service": "api"}, fingerprint=["a"]))
+        same_rule = send_event(self.project, python_error_event(tags={"service": "api"}, fingerprint=["b"]))
+        other_rule = send_event(self.project, python_error_event(message="ReadTimeout: x", fingerprint=["c"]))
+        assert len({first.group_id, same_rule.group_id, other_rule.group_id}) == 3
+        assert len(self.orch.jobs) == 2  # one per rule on the same node
+        assert self.only_note(same_rule).startswith("**Shared diagnosis**")
+        assert not self.only_note(other_rule).startswith("**Shared") and "sample::echo" in self.only_note(other_rule)
+
     def test_a_failing_prometheus_is_one_line_and_the_report_still_comes(self):
         self.plugin.set_option("metrics_url", "https://localhost:%d" % unused_port(), self.project)
         saved = send_event(self.project, python_error_event(tags={"service": "api"}))

@@ -215,8 +215,8 @@ class Flow:
             raw = self.fe.redis().get(self._key("metrics", diagnosis_id))
         except Exception:
             return False, promsnapshot.failure("the snapshot could not be read back (Redis unavailable)")
-        if raw is None:
-            return False, None  # none was started for this diagnosis (metrics configured meanwhile)
+        if raw is None:  # metrics turned on while the job ran, or Redis lost the key
+            return False, promsnapshot.failure("no snapshot was found for this diagnosis")
         try:
             data = json.loads(_text(raw))
         except ValueError:

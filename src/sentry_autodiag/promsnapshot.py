@@ -61,19 +61,21 @@ class Query(NamedTuple):
 
 
 # node_exporter (1.x) metric names. {label}="{node}" selects the node (see the settings).
+# Counters use irate over [2m] (the last two scrapes): right from a series' second scrape on,
+# where rate() over a window longer than the series' life divides by the whole window.
 _SEL = '{label}="{node}"'
 DEFAULT_QUERIES: Tuple[Query, ...] = (
-    Query("cpu_busy", '100 * (1 - avg(rate(node_cpu_seconds_total{mode="idle",%s}[1m])))' % _SEL, "percent", 10),
+    Query("cpu_busy", '100 * (1 - avg(irate(node_cpu_seconds_total{mode="idle",%s}[2m])))' % _SEL, "percent", 10),
     Query("load1", "node_load1{%s}" % _SEL, "", 1),
     Query("mem_available", "node_memory_MemAvailable_bytes{%s}" % _SEL, "bytes", 0),
     Query("swap_used", "node_memory_SwapTotal_bytes{%s} - node_memory_SwapFree_bytes{%s}" % (_SEL, _SEL),
           "bytes", 64 * 1024 * 1024),
-    Query("disk_busy", "100 * max(rate(node_disk_io_time_seconds_total{%s}[1m]))" % _SEL, "percent", 10),
+    Query("disk_busy", "100 * max(irate(node_disk_io_time_seconds_total{%s}[2m]))" % _SEL, "percent", 10),
     Query("fs_free", '100 * min(node_filesystem_avail_bytes{fstype!~"tmpfs|ramfs|squashfs",%s} '
                      '/ node_filesystem_size_bytes{fstype!~"tmpfs|ramfs|squashfs",%s})' % (_SEL, _SEL), "percent", 2),
-    Query("net_errors", "sum(rate(node_network_receive_errs_total{%s}[1m]) + "
-                        "rate(node_network_transmit_errs_total{%s}[1m]))" % (_SEL, _SEL), "per_second", 0),
-    Query("tcp_retrans", "rate(node_netstat_Tcp_RetransSegs{%s}[1m])" % _SEL, "per_second", 1),
+    Query("net_errors", "sum(irate(node_network_receive_errs_total{%s}[2m]) + "
+                        "irate(node_network_transmit_errs_total{%s}[2m]))" % (_SEL, _SEL), "per_second", 0),
+    Query("tcp_retrans", "irate(node_netstat_Tcp_RetransSegs{%s}[2m])" % _SEL, "per_second", 1),
 )
 
 
