@@ -81,7 +81,7 @@ class PipelineBench(TestCase):
 
     def test_note_latency(self):
         """From the node's finish_timestamp at the orchestrator to the note row."""
-        self.configure()
+        self.configure(coalesce_window=0)  # every issue runs its own job, even on a node seen before
         latencies = []
         for i in range(20):
             s = send_event(self.project, python_error_event(server_name=NODES[i % 5], fingerprint=["l%d" % i]))

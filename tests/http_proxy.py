@@ -4,6 +4,7 @@ real components on both sides stay real."""
 import http.client
 import http.server
 import threading
+import time
 from typing import Dict, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ class Recorded(NamedTuple):
     headers: Dict[str, str]
     body: bytes
     status: int
+    at: float          # time.time() when the answer was sent back
 
 
 class Fault(NamedTuple):
@@ -53,7 +55,7 @@ class Proxy:
                     status, headers, data = fault.status, list(fault.headers), fault.body
                 else:
                     status, headers, data = proxy._forward(self.command, self.path, self.headers, body)
-                proxy._record(Recorded(self.command, self.path, dict(self.headers), body, status))
+                proxy._record(Recorded(self.command, self.path, dict(self.headers), body, status, time.time()))
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in HOP_HEADERS:

@@ -61,28 +61,31 @@ class GatewayFrontEnd(FrontEnd):
         return IssueRef(project=project, id=str(issue_id), short_id=info.get("short_id") or "issue %s" % issue_id,
                         title=info.get("title") or "", url=self.issue_url(issue_id), project_slug=str(project))
 
-    def remember_issue(self, issue_id: str, title: str, short_id: Optional[str] = None) -> None:
+    def remember_issue(self, issue_id: str, title: str, short_id: Optional[str] = None, pipe=None) -> None:
         """What the webhook told of the issue, for later steps (the job description, shared notes)."""
-        self._redis.set(self._key("issueinfo", issue_id), json.dumps({"title": title, "short_id": short_id}),
+        (pipe or self._redis).set(self._key("issueinfo", issue_id), json.dumps({"title": title, "short_id": short_id}),
                         ex=ISSUE_INFO_TTL)
 
     def issue_url(self, issue_id: Any) -> str:
         return "%s/organizations/%s/issues/%s/" % (self.config.sentry.url, self.config.sentry.organization, issue_id)
 
     def write_note(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings) -> bool:
-        record = self._key("note", diagnosis_id)
+        done, attempted = self._key("note", diagnosis_id), self._key("note-attempt", diagnosis_id)
+        lock, locked, retry = None, False, True
         try:
-            if self._redis.get(record):
+            if self._redis.get(done):
                 return False
             lock = self._redis.lock(self._key("notelock", issue.id), timeout=120, blocking_timeout=60)
             locked = lock.acquire()
+            # a first attempt posts at once; only after an attempt that may have posted (a worker
+            # died, Sentry timed out) are the issue's comments read for the marker first
+            retry = not self._redis.set(attempted, "1", nx=True, ex=NOTE_RECORD_TTL)
         except Exception:
             logger.warning("autodiag.redis-unavailable", exc_info=True)
-            lock, locked = None, False
         try:
-            written = self._write_unless_present(issue, diagnosis_id, text)
+            written = self._write(issue, diagnosis_id, text, check_first=retry)
             try:
-                self._redis.set(record, "1", ex=NOTE_RECORD_TTL)
+                self._redis.set(done, "1", ex=NOTE_RECORD_TTL)
             except Exception:
                 logger.warning("autodiag.redis-unavailable", exc_info=True)
             return written
@@ -93,10 +96,10 @@ class GatewayFrontEnd(FrontEnd):
                 except Exception:
                     pass
 
-    def _write_unless_present(self, issue: IssueRef, diagnosis_id: str, text: str) -> bool:
+    def _write(self, issue: IssueRef, diagnosis_id: str, text: str, check_first: bool) -> bool:
         marker = note_marker(diagnosis_id)
         try:
-            if any(marker in t for t in sentry_api.comment_texts(self.sentry.comments(issue.id))):
+            if check_first and any(marker in t for t in sentry_api.comment_texts(self.sentry.comments(issue.id))):
                 return False
             outcome = self.sentry.post_comment(issue.id, "%s\n\n---\n%s" % (text, marker))
         except sentry_api.IssueGone:

@@ -22,6 +22,9 @@ logger = logging.getLogger("sentry_autodiag.gateway")
 
 QUEUE = "autodiag-gateway"
 STEP_TASK = "sentry_autodiag.gateway.step"
+# The anonymous exchange: the message goes straight to the queue's Redis list, without
+# the exchange-binding lookup (one Redis round trip fewer on the receiver's hot path).
+ROUTE = {"exchange": "", "routing_key": QUEUE}
 NOTE_RETRIES = 12          # a Sentry outage of about an hour (backoff capped at 10 minutes)
 
 
@@ -47,11 +50,11 @@ class Gateway:
 
     def schedule(self, step: str, kwargs: Dict[str, Any], countdown: float = 0) -> None:
         """Queues a flow step (from a worker: errors propagate, Celery redelivers the caller)."""
-        self.step_task.apply_async(args=(step, kwargs), countdown=countdown or None, queue=QUEUE)
+        self.step_task.apply_async(args=(step, kwargs), countdown=countdown or None, **ROUTE)
 
     def publish(self, step: str, kwargs: Dict[str, Any]) -> None:
         """Queues a step from the receiver: one attempt, no broker retries (the caller answers 503)."""
-        self.step_task.apply_async(args=(step, kwargs), queue=QUEUE, retry=False)
+        self.step_task.apply_async(args=(step, kwargs), retry=False, **ROUTE)
 
 
 def make_celery(config: GatewayConfig, socket_timeout: float = 5.0) -> Celery:

@@ -34,7 +34,7 @@ class Receiver:
         self.redis = redis_client
         self.publish = publish                # (step, kwargs) -> None; raises when not queued
         self.metrics = metrics
-        self.remember_issue = remember_issue  # (issue_id, title) -> None
+        self.remember_issue = remember_issue  # (issue_id, title, pipe=) -> None
         self.clock = clock
 
     def handle(self, resource: Optional[str], signature_header: Optional[str], body: bytes,
@@ -83,12 +83,15 @@ class Receiver:
             return Answer(200, dict(ids, status="filtered"), "filtered")
         claim = "autodiag-gw:webhook:%s:%s" % (alert.issue_id, alert.event_id)
         try:
-            if not self.redis.set(claim, "1", nx=True, ex=self.config.gateway.max_event_age_minutes * 120):
-                return Answer(200, dict(ids, status="duplicate"), "duplicate")
+            with self.redis.pipeline(transaction=False) as pipe:  # one round trip for both
+                pipe.set(claim, "1", nx=True, ex=self.config.gateway.max_event_age_minutes * 120)
+                self.remember_issue(alert.issue_id, alert.title, pipe=pipe)
+                claimed = pipe.execute()[0]
         except Exception as exc:
             return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
+        if not claimed:
+            return Answer(200, dict(ids, status="duplicate"), "duplicate")
         try:
-            self.remember_issue(alert.issue_id, alert.title)
             self.publish("start", start)
         except Exception as exc:
             try:
