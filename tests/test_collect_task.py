@@ -17,7 +17,7 @@ MODULES = os.path.join(ROOT, "puppet")
 SCRIPT = os.path.join(MODULES, "diagnostics", "tasks", "collect.sh")
 LIB = os.path.join(MODULES, "diagnostics", "files", "lib")
 SECTION_IDS = ["host", "cpu", "memory", "io", "processes_rss", "processes_cpu", "disk", "inodes", "mounts",
-               "kernel", "oom", "kernel_events", "fds", "network", "sockets", "clock", "systemd", "changes",
+               "kernel", "oom", "kernel_events", "fds", "network", "sockets", "clock", "systemd", "journal", "changes",
                "app_errors", "log"]
 
 

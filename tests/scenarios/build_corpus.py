@@ -464,7 +464,7 @@ def render_dnf(n):
 
 FAKE_BIN = {
     "dmesg": 'cat "$DIAG_SCENARIO/cmd/dmesg.txt"\n',
-    "journalctl": 'cat "$DIAG_SCENARIO/cmd/journal-k.txt" 2>/dev/null\n',
+    "journalctl": 'case " $* " in\n  *" -k "*) cat "$DIAG_SCENARIO/cmd/journal-k.txt" 2>/dev/null ;;\n  *) cat "$DIAG_SCENARIO/cmd/journal.txt" 2>/dev/null ;;\nesac\n',
     "ps": 'cat "$DIAG_SCENARIO/cmd/ps.txt"\n',
     "ss": 'case "$*" in\n  *-ltnup*) cat "$DIAG_SCENARIO/cmd/ss-ltnup.txt" ;;\n'
           '  *-tan*) if [ -f "$DIAG_SCENARIO/cmd/ss-tan.awk" ]; then cat "$DIAG_SCENARIO/cmd/ss-tan.txt"; awk -f "$DIAG_SCENARIO/cmd/ss-tan.awk"; '
@@ -482,7 +482,7 @@ def render(n):
     btime = EV - n["uptime"]
     files = {}
     for s in (1, 2):
-        files["proc/stat.%d" % s] = render_stat(n, s, btime)
+        files["proc/stat.%d" % s] = render_stat(n, s, btime - 40 * DAY if n.get("stale_btime") else btime)
         files["proc/vmstat.%d" % s] = render_vmstat(n, s)
         files["proc/diskstats.%d" % s] = render_diskstats(n, s)
         files["net/netstat.%d" % s] = render_netstat(n, s)
@@ -507,6 +507,8 @@ def render(n):
     files["cmd/ps.txt"] = render_ps(n)
     files["cmd/ss-ltnup.txt"] = render_listen(n)
     files["cmd/ss-tan.txt"] = render_tan(n)
+    if n.get("journal"):
+        files["cmd/journal.txt"] = "".join("%s web01 %s\n" % (iso(EV + off, "T", "", "+0000"), msg) for off, msg in n["journal"])
     if n["tan_gen"]:
         files["cmd/ss-tan.awk"] = n["tan_gen"]
     files["cmd/df.txt"] = render_df(n)

@@ -137,6 +137,42 @@ def go_runtime_oom(n):
             "expect": expect(("app-out-of-memory", "critical"))}
 
 
+@scenario
+def systemd_oomd_kill(n):
+    n["psi"]["memory"] = (38.0, 12.0)
+    n["journal"] = [
+        (-25, "systemd-oomd[611]: Considered 12 cgroups for killing, top candidates were:"),
+        (-25, "systemd-oomd[611]: Killed /system.slice/orders-api.service due to memory pressure for /system.slice being 63.12% > 60.00% for > 20s with reclaim activity"),
+        (-25, "systemd[1]: orders-api.service: systemd-oomd killed 214 process(es) in this unit."),
+        (-24, "systemd[1]: orders-api.service: Failed with result 'oom-kill'."),
+        (-14, "systemd[1]: orders-api.service: Scheduled restart job, restart counter is at 1."),
+    ]
+    n["applog"] = traffic("java", -900, -26) + traffic("java", -10, 60)
+    return {"description": "systemd-oomd (userspace, invisible in dmesg) killed the service under memory pressure.",
+            "expect": expect(("oom-kill", "critical"))}
+
+
+@scenario
+def coredump_loop_journal(n):
+    n["app"] = "python"
+    n["journal"] = [(-300 + 40 * i, m) for i in range(6) for m in (
+        "systemd[1]: image-resizer.service: Main process exited, code=dumped, status=11/SEGV",
+        "systemd[1]: image-resizer.service: Failed with result 'core-dump'.",
+        "systemd-coredump[%d]: Process %d (python3) of user 998 dumped core." % (7100 + i, 7000 + i))]
+    return {"description": "A native extension crashes the image resizer again and again; only the journal has the core dumps.",
+            "expect": expect(("segfault", "critical"))}
+
+
+@scenario
+def reboot_fixture_uptime_only(n):
+    # A snapshot whose /proc/stat btime is stale: only /proc/uptime says "booted 3 min ago".
+    n["uptime"] = 200
+    n["stale_btime"] = True
+    n["applog"] = traffic("java", -900, -210) + traffic("java", -150, 60)
+    return {"description": "Unexpected reboot (watchdog) 3 minutes before; /proc/stat and /proc/uptime disagree as in a copied snapshot.",
+            "expect": expect(("recent-reboot", "critical"))}
+
+
 # --- CPU ----------------------------------------------------------------------------------
 
 @scenario

@@ -20,7 +20,7 @@ readonly TASK_VERSION="0.2.0"
 # Where /proc is read from; only the unit tests point it elsewhere (PE passes PT_* only).
 readonly PROC_ROOT="${DIAGNOSTICS_PROC_ROOT:-/proc}"
 readonly LIB_FILES=(json time input report sample host cpu memory io processes disk kernel fds net
-    clock systemd changes applog applog_analysis degraded)
+    clock systemd journal changes applog applog_analysis degraded)
 
 # The lib dir: <_installdir>/diagnostics/files/lib (pxp-agent, Bolt), else next to this
 # script (run from the module itself). Each collector is a .sh (sourced) with its .awk
@@ -91,6 +91,7 @@ gather_processes
 gather_kernel
 gather_net
 gather_systemd
+gather_journal
 gather_clock
 gather_changes
 gather_fds
@@ -113,6 +114,7 @@ section_fds
 section_network
 section_clock
 section_systemd
+section_journal
 section_changes
 section_app_errors
 section_log

@@ -40,7 +40,7 @@ function cause(code, t, l, p) {
     head = substr(l, 1, 60)
     if (head ~ /(^|[^a-z])(info|debug|trace|notice)([^a-z]|$)/ && head !~ /(error|fatal|crit|severe|warn)/) next
     own = t == "" || substr(line, 1, 1) !~ /[ \t]/
-    if (own && l ~ /(^|[^a-z])(error|err|fatal|crit|critical|severe|panic|emerg|alert)([^a-z]|$)|exception|traceback|fail(ed|ure)/ && l !~ /^[ \t]+at /) {
+    if (own && (l ~ /(^|[^a-z])(error|err|fatal|crit|critical|severe|panic|emerg|alert)([^a-z]|$)|exception|traceback|fail(ed|ure)/ || l ~ /"level": ?(50|60)[,}]/) && l !~ /^[ \t]+at /) {
         nerr++; sg = signature(line); sig[sg]++; if (!(sg in sigfirst)) sigfirst[sg] = t
         if (t != "" && t >= ev - 120 && t <= ev + after) nerr_near++; else if (t != "") nerr_early++
     }

@@ -8,6 +8,14 @@ END {
     if (!cpus) cpus = 1
     if (!btime && up) btime = now - up
     if (!up && btime) up = now - btime
+    # On a live node btime = now - uptime (to the second). When they disagree, the files
+    # were copied from elsewhere (a snapshot, a test fixture): /proc/uptime is then read
+    # as taken just after the event, the moment the task is meant to run.
+    if (up && btime && (btime - (now - up) > 600 || (now - up) - btime > 600)) {
+        anchor = now < ev + 60 ? now : ev + 60
+        btime = anchor - up
+        print "note:    /proc/stat btime and /proc/uptime disagree; boot time taken from uptime at the event"
+    }
     printf "uptime:  %dd %dh %dm (booted %s)\n", up / 86400, up % 86400 / 3600, up % 3600 / 60, btime ? iso_of(btime) : "?"
     printf "load:    %s %s %s (1/5/15 min) on %d CPUs\n", l1 == "" ? "?" : l1, l5 == "" ? "?" : l5, l15 == "" ? "?" : l15, cpus
     lim = pidmax; if (thrmax != "" && (lim == "" || thrmax + 0 < lim + 0)) lim = thrmax

@@ -3,7 +3,9 @@ function whole(d) { return d ~ /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme[0-9]
 FILENAME ~ /s1\.diskstats$/ && whole($3) { for (i = 4; i <= 14; i++) d1[$3, i] = $i; disks[++nd] = $3 }
 FILENAME ~ /s2\.diskstats$/ && whole($3) { for (i = 4; i <= 14; i++) d2[$3, i] = $i }
 FILENAME ~ /pressure_io$/ { psi[$1] = $0; split($2, a, "="); p10[$1] = a[2] + 0; havepsi = 1 }
-FILENAME ~ /\/ps$/ && FNR > 1 && $3 ~ /^D/ { nD++; if (nD <= 8) dl = dl sprintf("%s %s(%s) ", $1, $10, $9); w[$9]++ }
+# ps columns by their header (the task asks for pid,user,stat,...,wchan,comm; any ps layout works)
+FILENAME ~ /\/ps$/ && FNR == 1 { for (i = 1; i <= NF; i++) { if ($i == "STAT" || $i == "S") sc = i; if ($i == "WCHAN") wc = i; if ($i == "PID") pc = i; if ($i ~ /^(COMMAND|COMM|CMD)$/) cc = i }; next }
+FILENAME ~ /\/ps$/ && sc && $sc ~ /^D/ { nD++; if (nD <= 8) dl = dl sprintf("%s %s(%s) ", $pc, $cc, wc ? $wc : "?") }
 END {
     s = ms / 1000
     printf "%-10s %7s %7s %9s %9s %7s\n", "disk", "util%", "r/s", "w/s", "await_ms", "queue"

@@ -10,7 +10,8 @@ gather_net() {
         NET_TOOL=ss
         OUT=$NET_LISTEN capture 24576 ss -ltnup
         # state recv-q send-q local peer
-        run ss -tan 2>/dev/null | head -n 200000 | awk 'NR > 1 { print $1, $2, $3, $4, $5 }' >"$NET_TCP"
+        # (a Netid column, as with -u or -a, is dropped)
+        run ss -tan 2>/dev/null | head -n 200000 | awk 'NR > 1 { if ($1 ~ /^(tcp|udp|raw|u_|tcp6|udp6)/) { if ($1 !~ /^tcp/) next; $1 = ""; $0 = $0 } print $1, $2, $3, $4, $5 }' >"$NET_TCP"
     elif have netstat; then
         NET_TOOL=netstat
         OUT=$NET_LISTEN capture 24576 netstat -ltnup

@@ -12,6 +12,10 @@ gather_processes() {
 
 section_processes() { # id sort-column title
     OUT="$WORK/ps_$1"
-    if [ "$1" = rss ]; then head -n 11 "$PS_OUT"; else { head -n 1 "$PS_OUT"; tail -n +2 "$PS_OUT" | sort -k6,6rn | head -n 10; }; fi >"$OUT"
+    local header col=0 i=0 word
+    IFS= read -r header 2>/dev/null <"$PS_OUT"
+    for word in $header; do i=$((i + 1)); [ "$word" = "%CPU" ] && col=$i; done
+    if [ "$1" = rss ] || [ "$col" = 0 ]; then head -n 11 "$PS_OUT"
+    else { head -n 1 "$PS_OUT"; tail -n +2 "$PS_OUT" | sort -k"$col,$col"rn | head -n 10; }; fi >"$OUT"
     add_section "processes_$1" "$3" "ps -eo $PS_FIELDS --sort=-$2 | head -n 11" "cap:8192:3" "$OUT"
 }

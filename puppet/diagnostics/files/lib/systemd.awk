@@ -2,6 +2,7 @@ function flush() {
     if (id == "") return
     at = ae > 0 ? btime + ae / 1000000 : ""
     it = ie > 0 ? btime + ie / 1000000 : ""
+    if (state == "failed" || nr + 0 >= 3) known = known id " "
     if (state == "failed") {
         nf++; printf "failed:    %s (result %s, since %s)\n", id, result, it == "" ? "?" : iso_of(it)
         if (it != "" && it >= ev - window && it <= ev + 300) fnd("warning", "unit-failed", "systemd", sprintf("%s failed %s (result: %s)", id, it < ev ? span(ev - it) " before the event" : span(it - ev) " after the event", result), it)
@@ -21,4 +22,4 @@ function flush() {
 { k = $0; sub(/=.*/, "", k); v = substr($0, length(k) + 2) }
 k == "Id" { id = v } k == "ActiveState" { state = v } k == "SubState" { sub_ = v } k == "Result" { result = v }
 k == "NRestarts" { nr = v } k == "ActiveEnterTimestampMonotonic" { ae = v + 0 } k == "InactiveEnterTimestampMonotonic" { ie = v + 0 }
-END { flush(); if (!nf) print "no failed units" }
+END { flush(); if (!nf) print "no failed units"; print "SYSTEMD_KNOWN= " known > vfile }

@@ -15,7 +15,9 @@ read -r -d '' AWK_SYSTEMD <"$LIB/systemd.awk"
 section_systemd() {
     OUT="$WORK/systemd"
     if [ -s "$SYSTEMD_OUT" ] && ! grep -q 'not available on this node' "$SYSTEMD_OUT"; then
-        awk -v ev="$EV" -v btime="$BTIME" -v window="$((CHANGE_WINDOW * 60))" -v ffile="$FINDINGS_TSV" "$AWK_TIME $AWK_FIND $AWK_SYSTEMD" "$SYSTEMD_OUT" >"$OUT"
+        awk -v ev="$EV" -v btime="$BTIME" -v window="$((CHANGE_WINDOW * 60))" -v ffile="$FINDINGS_TSV" -v vfile="$WORK/vars.systemd" \
+            "$AWK_TIME $AWK_FIND $AWK_SYSTEMD" "$SYSTEMD_OUT" >"$OUT"
+        IFS= read -r SYSTEMD_KNOWN 2>/dev/null <"$WORK/vars.systemd"; SYSTEMD_KNOWN=${SYSTEMD_KNOWN#SYSTEMD_KNOWN=}
     else
         echo "systemctl: not available on this node (or no systemd)" >"$OUT"
     fi

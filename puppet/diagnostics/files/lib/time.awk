@@ -26,8 +26,9 @@ function mon_of(m) {
     return MON[tolower(m)] + 0
 }
 # Epoch of the timestamp near the start of `line`, or -1. ISO (zone suffix honoured, else
-# local), YYYY/MM/DD (Go, nginx), DD/Mon/YYYY:HH:MM:SS zone (access logs), dmesg -T
-# "[Www Mon DD HH:MM:SS YYYY]", syslog "Mon DD HH:MM:SS" (year of the event), "ts":epoch.
+# local), YYYY/MM/DD (Go, nginx), DD/Mon/YYYY:HH:MM:SS zone (access logs), DD-Mon-YYYY
+# (php-fpm), dmesg -T / Apache "[Www Mon DD HH:MM:SS[.frac] YYYY]", syslog "Mon DD
+# HH:MM:SS" (year of the event), "ts"/"time":epoch (seconds or milliseconds).
 function stamp(line,   h, rest, y, t, z, a, tt) {
     h = substr(line, 1, 80)
     if (index(h, ":") == 0) return -1
@@ -45,9 +46,13 @@ function stamp(line,   h, rest, y, t, z, a, tt) {
         t = substr(h, RSTART, RLENGTH); z = substr(t, 22)
         return epoch_of(substr(t, 8, 4), mon_of(substr(t, 4, 3)), substr(t, 1, 2), substr(t, 13, 2), substr(t, 16, 2), substr(t, 19, 2)) - zone_off(z)
     }
-    if (match(h, /^\[[A-Z][a-z][a-z] [A-Z][a-z][a-z] +[0-9]+ [0-9][0-9]:[0-9][0-9]:[0-9][0-9] [0-9][0-9][0-9][0-9]\]/)) {
-        split(substr(h, 2, RLENGTH - 2), a, / +/); split(a[4], tt, ":")
+    if (match(h, /^\[[A-Z][a-z][a-z] [A-Z][a-z][a-z] +[0-9]+ [0-9][0-9]:[0-9][0-9]:[0-9][0-9](\.[0-9]+)? [0-9][0-9][0-9][0-9]\]/)) {
+        split(substr(h, 2, RLENGTH - 2), a, / +/); split(a[4], tt, ":"); tt[3] = int(tt[3])
         return epoch_of(a[5], mon_of(a[2]), a[3], tt[1], tt[2], tt[3]) - tzoff
+    }
+    if (match(h, /[0-9][0-9]-[A-Z][a-z][a-z]-[0-9][0-9][0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]/)) {
+        t = substr(h, RSTART, RLENGTH)
+        return epoch_of(substr(t, 8, 4), mon_of(substr(t, 4, 3)), substr(t, 1, 2), substr(t, 13, 2), substr(t, 16, 2), substr(t, 19, 2)) - tzoff
     }
     if (match(h, /^[A-Z][a-z][a-z] +[0-9]+ [0-9][0-9]:[0-9][0-9]:[0-9][0-9]/)) {
         split(substr(h, 1, RLENGTH), a, / +/); split(a[3], tt, ":")
