@@ -53,7 +53,7 @@ class AutoDiagCase:
     def configure(self, **options):
         self.plugin = plugins.get("autodiag")
         values = {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem,
-                  "log_path": self.app_log, "log_lines": 20}
+                  "log_path": self.app_log, "log_lines": 20, "puppetdb_url": self.orch.url}
         values.update(options)
         for key, value in values.items():
             self.plugin.set_option(key, value, self.project)

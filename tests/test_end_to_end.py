@@ -9,6 +9,7 @@ from sentry.types.activity import ActivityType
 
 from autodiag_case import AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
 from sentry_autodiag import flow
+from net_helpers import unused_port
 from sentry_harness import python_error_event, send_event
 
 
@@ -99,15 +100,24 @@ class EndToEndTest(AutoDiagCase, TestCase):
         allowed = send_event(self.project, python_error_event(server_name="web01.example.com", fingerprint=["b"]))
         assert "✅ finished" in self.only_note(allowed)
 
-    def test_unknown_node_is_not_connected(self):
+    def test_unknown_node_is_told_apart_from_a_stopped_agent(self):
+        # PE answers both with "not connected to the PCP broker"; PuppetDB knows which it is
         saved = send_event(self.project, python_error_event(server_name="ghost.example.com"))
         note = self.only_note(saved)
-        assert "node not connected" in note and "ghost\\.example\\.com is not connected to the PCP broker" in note
+        assert "node unknown to PE" in note and "Certname suffix" in note
+        assert "ghost\\.example\\.com is not connected to the PCP broker" in note
 
     def test_offline_node(self):
         self.orch.faults.offline_nodes.add("web02.example.com")
         saved = send_event(self.project, python_error_event(server_name="web02.example.com"))
-        assert "node not connected" in self.only_note(saved)
+        note = self.only_note(saved)
+        assert "node not connected" in note and "unknown to PE" not in note
+
+    def test_without_puppetdb_access_the_note_names_both_causes(self):
+        self.plugin.set_option("puppetdb_url", "https://localhost:%d" % unused_port(), self.project)
+        saved = send_event(self.project, python_error_event(server_name="ghost.example.com"))
+        note = self.only_note(saved)
+        assert "node not connected" in note and "Certname suffix" in note
 
     def test_expired_token(self):
         self.orch.faults.token_expires_after = 0

@@ -136,6 +136,7 @@ class Flow:
     @staticmethod
     def client(settings: Settings) -> oc.OrchestratorClient:
         return oc.OrchestratorClient(settings.url, settings.token, settings.ca_cert,
+                                     puppetdb_url=settings.puppetdb_url or None,
                                      connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     # --- notes ------------------------------------------------------------------------
@@ -362,15 +363,17 @@ class Flow:
                         pass  # the job beat the Prometheus snapshot: look again shortly (bounded by its budget)
                     elif state.done:
                         ctx = ctx._replace(metrics=self._snapshot(settings, diagnosis_id))
-                        results = [n for n in client.job_nodes(job) if n.name == node]
+                        result = client.job_node(job, node)  # only our node's item decides
                         self.fe.incr("autodiag.job.finished", tags={"state": state.state})
                         self.fe.timing("autodiag.job.duration", time.time() - started)
                         logger.info("autodiag.job.done", extra={"group_id": ref.id, "job": job, "polls": polls,
                                                                 "state": state.state})
-                        if not results:
+                        if result is None:
                             return finish(diagnosis.note_for_missing_node_result(ctx, state.state),
                                           "job-" + state.state)
-                        return finish(diagnosis.note_for_node(ctx, results[0]), "job-" + results[0].state)
+                        # PE answers an unknown certname like a stopped agent: PuppetDB tells them apart
+                        known = client.node_known(node) if diagnosis.is_not_connected(result) else None
+                        return finish(diagnosis.note_for_node(ctx, result, known=known), "job-" + result.state)
                     elif time.time() > deadline:
                         ctx = ctx._replace(metrics=self._snapshot(settings, diagnosis_id))
                         stopped = _stop(client, job)

@@ -98,6 +98,13 @@ def _pattern(value):
     return value
 
 
+def _puppetdb_url(value):
+    value = (value or "").strip()
+    if value:
+        orchestrator.normalize_base_url(value, default_port=orchestrator.PUPPETDB_PORT, api_prefix="/pdb")
+    return value.rstrip("/")
+
+
 def _pql(value):
     return targeting.check_pql_constraint(value)
 
@@ -202,6 +209,11 @@ FIELDS: List[Field] = [
           "Optional PQL condition combined with the node (nodes[certname] { certname = \"<node>\" and (<this>) }), "
           "so Puppet Enterprise itself refuses nodes outside it, e.g. certname ~ \"^web\\d+\\.example\\.com$\".",
           default="", clean=_pql),
+    Field("puppetdb_url", "PuppetDB URL", "text",
+          "Where the plugin asks whether PE knows a node that did not answer (unknown certname or stopped agent), "
+          "with the same token and CA; needs the RBAC permission Nodes → View node data from PuppetDB. Empty: "
+          "port 8081 of the orchestrator's host.",
+          default="", placeholder="https://puppet.example.com:8081", clean=_puppetdb_url),
     Field("sentry_environments", "Sentry environments", "text",
           "Diagnose only events of these Sentry environments (comma-separated), or * for all.",
           default="production", clean=_environments),
@@ -274,6 +286,7 @@ class Settings(NamedTuple):
     certname_suffix: str
     node_pattern: str
     pql_scope: str
+    puppetdb_url: str
     sentry_environments: List[str]
     min_level: str
     job_timeout: int
