@@ -113,6 +113,11 @@ class GatewayProcesses:
         _wait(lambda: "ready" in self.log(name) or self._died(name), 60, "the worker to be ready")
         return self
 
+    def run_cli(self, *args, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`sentry-autodiag ARGS` to completion (e.g. check)."""
+        return subprocess.run([GATEWAY_BIN] + list(args), capture_output=True, text=True, env=self._env(),
+                              cwd=self.dir, timeout=timeout)
+
     def _start(self, name, argv):
         log = open(os.path.join(self.dir, name + ".log"), "a")
         self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self._env(),

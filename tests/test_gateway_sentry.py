@@ -48,6 +48,18 @@ class GatewayInSentryTest(GatewaySentryCase, TransactionTestCase):
         metrics = self.gw.metrics()
         assert 'autodiag_webhooks_total{resource="event_alert",result="queued"} 1.0' in metrics
 
+    def test_check_command_tests_redis_sentry_token_and_every_project(self):
+        self.start()
+        ok = self.gw.run_cli("check", "--config", self.gw.config_path)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "token accepted (scopes include event:read, event:write)" in ok.stdout
+        assert "project %s: Test passed" % self.project.slug in ok.stdout and "check passed" in ok.stdout
+        with open(self.gw.dir + "/sentry-token", "w") as fh:
+            fh.write("not-a-token")
+        bad = self.gw.run_cli("check", "--config", self.gw.config_path)
+        assert bad.returncode == 1 and "FAILED" in bad.stdout and "token" in bad.stdout
+        assert "not-a-token" not in bad.stdout + bad.stderr
+
     def test_replayed_webhook_starts_no_second_diagnosis_and_bad_requests_change_nothing(self):
         self.start(proxy_webhooks=True)
         saved = send_event(self.project, python_error_event())

@@ -89,3 +89,23 @@ def test_a_project_not_configured_and_no_star_has_no_settings(config_dir, redis_
                                                        '  ca_cert_file: ca.pem\n')
     config = config_mod.load(path)
     assert config.settings_for("checkout").configured and config.settings_for("billing") is None
+
+
+def test_the_shipped_example_config_is_valid(tmp_path):
+    """deploy/gateway.example.yaml, with its secret and CA paths pointed at real files."""
+    import os
+
+    from conftest import ROOT
+
+    text = open(os.path.join(ROOT, "deploy", "gateway.example.yaml")).read()
+    for name in ("sentry-token", "client-secret", "pe-token"):
+        (tmp_path / name).write_text("secret-" + name)
+    (tmp_path / "ca.pem").write_text(open(os.path.join(os.path.dirname(__file__), "ca.pem")).read())
+    text = text.replace("/etc/sentry-autodiag/", str(tmp_path) + "/")
+    text = text.replace("/etc/puppetlabs/puppet/ssl/certs/ca.pem", str(tmp_path / "ca.pem"))
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    config = config_mod.load(str(path))
+    assert config.settings_for("payments").node_tag == "puppet_node"
+    assert config.settings_for("checkout").certname_suffix == ".example.com"
+    assert config.settings_for("other").log_path == ""
