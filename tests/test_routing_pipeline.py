@@ -36,7 +36,7 @@ def rules(api_log_path):
   log_path: %s
   log_lines: 10
 - name: echo timeouts
-  match: {exception_type: {regex: 'Timeout$'}}
+  match: {exception_type: {regex: '.*Timeout'}}
   task: sample::echo
   params: {message: routed, count: 2}
 - name: health checks

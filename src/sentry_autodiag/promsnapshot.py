@@ -12,6 +12,7 @@ fixed time budget and a fixed body size. The result is a plain JSON-safe dict, s
 front end can park it in Redis until the job's note is written.
 """
 import calendar
+import functools
 import json
 import logging
 import math
@@ -131,7 +132,9 @@ def parse_queries(value: Any) -> Tuple[Query, ...]:
     return _parse_queries_data(value)
 
 
+@functools.lru_cache(maxsize=64)
 def _parse_queries_text(text: str) -> Tuple[Query, ...]:
+    # Cached: settings are read on every event and every poll, and a parsed query is immutable.
     if len(text) > MAX_QUERIES_TEXT:
         raise ValueError("The queries are longer than %d characters." % MAX_QUERIES_TEXT)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

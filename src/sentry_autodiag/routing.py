@@ -35,7 +35,9 @@ MAX_NAME = 64
 MAX_PARAMS = 20
 MAX_PARAM_TEXT = 1024
 MAX_PARAM_ITEMS = 16
-MAX_REGEX_REPEATS = 3       # unbounded repetitions in one regex (polynomial backtracking stays small)
+MAX_VARIABLE_REPEATS = 3    # repetitions of variable length ({1,9}, *, +) in one regex...
+MAX_UNBOUNDED_REPEATS = 2   # ...of which unbounded (*, +, {n,}): backtracking stays below ~1 ms on MAX_INPUT
+MAX_REGEXES = 50            # regex alternatives in all rules together
 
 TASK_NAME = re.compile(r"\A[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)?\Z")
 TAG_NAME = re.compile(r"\A[a-zA-Z0-9_.:-]{1,32}\Z")
@@ -54,8 +56,7 @@ class RuleError(ValueError):
 
 class Condition(NamedTuple):
     key: str                    # "exception_type", "environment", "level" or a tag name
-    kind: str                   # "exact", "glob" or "regex" (one kind per alternative)
-    alternatives: Tuple[Tuple[str, Any], ...]  # (kind, str or compiled regex)
+    alternatives: Tuple[Tuple[str, Any], ...]  # ("exact"|"glob"|"regex", text or compiled regex); any may hold
 
     def holds(self, value: Optional[str]) -> bool:
         if value is None:
@@ -138,7 +139,7 @@ def _match_one(kind: str, pattern: Any, value: str) -> bool:
         return value == pattern
     if kind == "glob":
         return glob_match(pattern, value)
-    return pattern.search(value) is not None
+    return pattern.fullmatch(value) is not None
 
 
 def glob_match(pattern: str, text: str) -> bool:
@@ -169,7 +170,10 @@ def glob_match(pattern: str, text: str) -> bool:
 def vet_regex(pattern: str) -> "re.Pattern":
     """Compiles an admin's regex after refusing the shapes that backtrack catastrophically:
     a repetition inside a repetition ((a+)+), alternation inside a repetition ((a|ab)*),
-    backreferences, and more than MAX_REGEX_REPEATS unbounded repetitions. Raises ValueError."""
+    backreferences, and more variable-length repetitions than MAX_VARIABLE_REPEATS /
+    MAX_UNBOUNDED_REPEATS (each one multiplies the backtracking by the input's length).
+    The regex must match the whole value (fullmatch), as exact values and globs do.
+    Raises ValueError."""
     if len(pattern) > MAX_PATTERN:
         raise ValueError("the regex is longer than %d characters" % MAX_PATTERN)
     try:
@@ -177,14 +181,16 @@ def vet_regex(pattern: str) -> "re.Pattern":
         tree = sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError) as exc:
         raise ValueError("not a valid regular expression (%s)" % exc)
-    unbounded = [0]
+    counts = {"variable": 0, "unbounded": 0}
 
     def walk(items, inside_repeat: bool) -> None:
         for op, arg in items:
             if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
                 low, high, sub = arg
+                if high > 1 and low != high:
+                    counts["variable"] += 1
                 if high == sre_constants.MAXREPEAT or high > 50:
-                    unbounded[0] += 1
+                    counts["unbounded"] += 1
                 if inside_repeat and high > 1:
                     raise ValueError("a repetition inside a repetition can take exponential time; simplify it")
                 walk(sub, inside_repeat or high > 1)
@@ -202,8 +208,10 @@ def vet_regex(pattern: str) -> "re.Pattern":
                 raise ValueError("backreferences are not allowed")
 
     walk(tree, False)
-    if unbounded[0] > MAX_REGEX_REPEATS:
-        raise ValueError("more than %d unbounded repetitions (*, +, {n,}) in one regex" % MAX_REGEX_REPEATS)
+    if counts["unbounded"] > MAX_UNBOUNDED_REPEATS:
+        raise ValueError("more than %d unbounded repetitions (*, +, {n,}) in one regex" % MAX_UNBOUNDED_REPEATS)
+    if counts["variable"] > MAX_VARIABLE_REPEATS:
+        raise ValueError("more than %d repetitions of variable length in one regex" % MAX_VARIABLE_REPEATS)
     return compiled
 
 
@@ -259,12 +267,16 @@ def _parse_data(data: Any) -> Tuple[Rule, ...]:
         raise RuleError("The rules must be a list (YAML lines starting with '- ', or a JSON array).")
     if len(data) > MAX_RULES:
         raise RuleError("At most %d rules are allowed (%d given)." % (MAX_RULES, len(data)))
-    rules, names = [], set()
+    rules, names, regexes = [], set(), 0
     for position, item in enumerate(data, 1):
         rule = _parse_rule(position, item)
         if rule.name in names:
             raise RuleError("Rule %d (%s): name: another rule has this name; names must be unique."
                             % (position, rule.name))
+        regexes += sum(kind == "regex" for c in rule.conditions for kind, _ in c.alternatives)
+        if regexes > MAX_REGEXES:
+            raise RuleError("Rule %d (%s): match: more than %d regexes in all rules together; use exact "
+                            "values or globs" % (position, rule.name, MAX_REGEXES))
         names.add(rule.name)
         rules.append(rule)
     return tuple(rules)
@@ -382,8 +394,7 @@ def _condition(key: str, spec: Any) -> Condition:
             alternatives.append(("regex", vet_regex(text)))
         else:
             alternatives.append((kind, text))
-    return Condition(key, alternatives[0][0] if len({k for k, _ in alternatives}) == 1 else "mixed",
-                     tuple(alternatives))
+    return Condition(key, tuple(alternatives))
 
 
 def _param_value(value: Any) -> Any:
