@@ -463,7 +463,7 @@ def render_dnf(n):
 
 
 FAKE_BIN = {
-    "dmesg": 'cat "$DIAG_SCENARIO/cmd/dmesg.txt"\n',
+    "dmesg": 'if [ -f "$DIAG_SCENARIO/cmd/dmesg.denied" ]; then echo "dmesg: read kernel buffer failed: Operation not permitted" >&2; exit 1; fi\ncat "$DIAG_SCENARIO/cmd/dmesg.txt"\n',
     "journalctl": 'case " $* " in\n  *" -k "*) cat "$DIAG_SCENARIO/cmd/journal-k.txt" 2>/dev/null ;;\n  *) cat "$DIAG_SCENARIO/cmd/journal.txt" 2>/dev/null ;;\nesac\n',
     "ps": 'cat "$DIAG_SCENARIO/cmd/ps.txt"\n',
     "ss": 'case "$*" in\n  *-ltnup*) cat "$DIAG_SCENARIO/cmd/ss-ltnup.txt" ;;\n'
@@ -507,6 +507,11 @@ def render(n):
     files["cmd/ps.txt"] = render_ps(n)
     files["cmd/ss-ltnup.txt"] = render_listen(n)
     files["cmd/ss-tan.txt"] = render_tan(n)
+    if n.get("dmesg_denied"):
+        files["cmd/dmesg.denied"] = "dmesg_restrict=1\n"
+    if n.get("kern_log"):
+        files["var/log/kern.log"] = "".join("%s web01 kernel: [%12.6f] %s\n" % (dt.datetime.fromtimestamp(EV + off, dt.timezone.utc).strftime("%b %d %H:%M:%S"), EV + off - btime, msg)
+                                            for off, msg in n["kern_log"])
     if n.get("journal"):
         files["cmd/journal.txt"] = "".join("%s web01 %s\n" % (iso(EV + off, "T", "", "+0000"), msg) for off, msg in n["journal"])
     if n["tan_gen"]:

@@ -68,6 +68,18 @@ def oom_memory_cgroup_worker(n):
 
 
 @scenario
+def oom_in_kern_log_dmesg_denied(n):
+    n["dmesg_denied"] = True
+    n["kern_log"] = [(-3 * 3600, "EXT4-fs (sdb1): re-mounted. Opts: (null). Quota mode: none."),
+                     (-21, "python3 invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0"),
+                     (-21, "Out of memory: Killed process 3301 (python3) total-vm:9123312kB, anon-rss:8812331kB, file-rss:1204kB, shmem-rss:0kB, UID:998 pgtables:17620kB oom_score_adj:0")]
+    n["app"] = "python"
+    n["applog"] = traffic("python", -900, -22) + [(EV - 1, "2026-11-21 03:12:44,019 ERROR [gunicorn.error] Worker (pid:3301) was sent SIGKILL! Perhaps out of memory?")]
+    return {"description": "The task may not read the kernel ring buffer (dmesg_restrict, no journal); the OOM kill is in /var/log/kern.log.",
+            "expect": expect(("oom-kill", "critical"))}
+
+
+@scenario
 def swap_storm(n):
     n["mem_avail"] = 310 * 1024
     n["mem_free"] = 90 * 1024

@@ -74,7 +74,7 @@ END {
     if (n > 10) printf "... %d more signatures\n", n - 10
     for (c in cnt) {
         printf "cause %s: %d line(s)%s, last %s: %s\n", c, cnt[c], (c in cp) ? " to " cp[c] : "", (c in ct) ? iso_of(ct[c]) : "?", cs[c]
-        printf "%s\t%d\t%s\t%s\t%s\n", c, cnt[c], cp[c], ct[c], cs[c] > causefile
+        printf "%s\037%d\037%s\037%s\037%s\n", c, cnt[c], cp[c], ct[c], cs[c] > causefile
     }
     if (nerr) {
         fnd("info", "app-errors", "app_errors", sprintf("%d error line(s) in the log around the event, %d distinct; most frequent (x%d): %s", nerr, n, sig[order[1]], substr(order[1], 1, 120)), "")

@@ -39,7 +39,8 @@ is_local_host() {
 # node confirms.
 correlate_app() {
     local code count peer at sample sev msg port host ns
-    while IFS=$'\t' read -r code count peer at sample; do
+    # fields split on US (\037): a tab is IFS whitespace, and empty fields would collapse
+    while IFS=$'\037' read -r code count peer at sample; do
         sev=warning; msg=""
         case $code in
             app-connection-refused)

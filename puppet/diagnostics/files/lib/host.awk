@@ -12,7 +12,7 @@ END {
     # were copied from elsewhere (a snapshot, a test fixture): /proc/uptime is then read
     # as taken just after the event, the moment the task is meant to run.
     if (up && btime && (btime - (now - up) > 600 || (now - up) - btime > 600)) {
-        anchor = now < ev + 60 ? now : ev + 60
+        anchor = now < ev ? now : ev
         btime = anchor - up
         print "note:    /proc/stat btime and /proc/uptime disagree; boot time taken from uptime at the event"
     }

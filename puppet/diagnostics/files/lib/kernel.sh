@@ -8,8 +8,18 @@
 readonly NEAR_BEFORE=900   # seconds before the event a kernel message may be its cause
 readonly NEAR_AFTER=120    # and after (clocks and log delivery are not exact)
 
+readonly KERNEL_LOG_FILES=(/var/log/kern.log /var/log/messages /var/log/syslog)
+
 gather_kernel() {
     KERNEL_RAW="$WORK/kernel_raw"; : >"$KERNEL_RAW"
+    KERNEL_FILE="$WORK/kernel_file"; : >"$KERNEL_FILE"; KERNEL_FILE_NAME=""
+    local f
+    # The kernel lines syslog kept on disk reach back before the last boot (dmesg does not).
+    for f in "${KERNEL_LOG_FILES[@]}"; do
+        if [ -f "$f" ] && [ -r "$f" ]; then
+            tail -c 262144 "$f" | grep -F ' kernel: ' >"$KERNEL_FILE"; KERNEL_FILE_NAME=$f; break
+        fi
+    done
     KERNEL_SOURCE="dmesg"
     if have dmesg && run dmesg 2>/dev/null | tail -c 1048576 >"$KERNEL_RAW" && [ -s "$KERNEL_RAW" ]; then return 0; fi
     KERNEL_SOURCE="journalctl -k"
@@ -31,8 +41,14 @@ section_kernel() {
     local k v
     KERNEL_TSV="$WORK/kernel.tsv"
     : >"$WORK/oom.tsv"; : >"$WORK/vars.kernel"; : >"$WORK/kernel_events"
+    if [ "$KERNEL_SOURCE" = none ] && [ -s "$KERNEL_FILE" ]; then
+        KERNEL_SOURCE=$KERNEL_FILE_NAME; : >"$KERNEL_RAW"
+    elif [ -s "$KERNEL_FILE" ]; then
+        KERNEL_SOURCE="$KERNEL_SOURCE + $KERNEL_FILE_NAME (older lines)"
+    fi
     if [ "$KERNEL_SOURCE" != none ]; then
-        awk -v btime="$BTIME" -v tzoff="$TZOFF" -v ev="$EV" -v evyear="$EVYEAR" "$AWK_TIME $AWK_KERNEL_DATE" "$KERNEL_RAW" >"$KERNEL_TSV"
+        awk -v btime="$BTIME" -v tzoff="$TZOFF" -v ev="$EV" -v evyear="$EVYEAR" "$AWK_TIME $AWK_KERNEL_DATE" \
+            "$KERNEL_RAW" "$KERNEL_FILE" >"$KERNEL_TSV"
         awk -v ev="$EV" -v before="$NEAR_BEFORE" -v after="$NEAR_AFTER" -v ffile="$FINDINGS_TSV" -v oomfile="$WORK/oom.tsv" \
             -v vfile="$WORK/vars.kernel" "$AWK_TIME $AWK_FIND $AWK_KERNEL" "$KERNEL_TSV" >"$WORK/kernel_events"
         tail -n 50 "$KERNEL_TSV" | awk -F '\t' "$AWK_TIME"' { print ($1 == "" ? "" : "[" iso_of($1) "] ") $2 }' >"$WORK/kernel"
