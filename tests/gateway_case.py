@@ -40,20 +40,23 @@ class GatewaySentryCase:
 
     # --- set-up as an admin does it ---------------------------------------------------------
 
-    def integration(self, webhook_url: str):
-        """Settings → Developer Settings → New Internal Integration, as Sentry's own factories do."""
+    def integration(self, webhook_url: str, schema=None, rule=True):
+        """Settings → Developer Settings → New Internal Integration, as Sentry's own factories do
+        (with `schema`: the per-rule form of deploy/alert-rule-action-schema.json)."""
         app = self.create_internal_integration(
             name="Puppet Autodiag %s" % uuid.uuid4().hex[:6], organization=self.organization, webhook_url=webhook_url,
-            scopes=("event:read", "event:write"), is_alertable=True, user=self.user)
-        install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=self.organization.id)
-        token = self.create_internal_integration_token(install=install, user=self.user)
+            scopes=("event:read", "event:write"), is_alertable=True, user=self.user, schema=schema or {})
+        self.install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=self.organization.id)
+        token = self.create_internal_integration_token(install=self.install, user=self.user)
+        if not rule:
+            return app, token.token
         Rule.objects.create(project=self.project, label="New issue → %s" % app.slug, data={
             "conditions": [{"id": FirstSeenEventCondition.id}],
             "actions": [{"id": NotifyEventServiceAction.id, "service": app.slug}],
             "action_match": "all", "filter_match": "all", "frequency": 30})
         return app, token.token
 
-    def start(self, proxy_webhooks=False, visibility_timeout=3600, **project_settings):
+    def start(self, proxy_webhooks=False, visibility_timeout=3600, schema=None, rule=True, **project_settings):
         """The gateway and a worker; Sentry's webhooks go to the gateway (optionally through a
         recording proxy), and the worker reaches Sentry's API through the fault proxy."""
         settings = {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem,
@@ -64,7 +67,7 @@ class GatewaySentryCase:
                                    visibility_timeout=visibility_timeout)
         self.webhook_proxy = Proxy(self.gw.url).__enter__() if proxy_webhooks else None
         webhook_url = self.webhook_proxy.url + "/webhook/sentry" if proxy_webhooks else self.gw.webhook_url
-        self.app, token = self.integration(webhook_url)
+        self.app, token = self.integration(webhook_url, schema=schema, rule=rule)
         with open(os.path.join(self.gw.dir, "sentry-token"), "w") as fh:
             fh.write(token)
         with open(os.path.join(self.gw.dir, "client-secret"), "w") as fh:

@@ -8,17 +8,21 @@ it; its worker (another process) diagnoses on the local orchestrator running the
 task and posts the note through Sentry's REST API, served by a live Sentry web server;
 the note is read back from Sentry's database.
 """
+import json
+import os
 import signal
 import time
 
 import requests
-from sentry.models import Activity
+from sentry.models import Activity, Rule, SentryAppComponent
+from sentry.rules.actions.sentry_apps.notify_event import NotifyEventSentryAppAction
+from sentry.rules.conditions.first_seen_event import FirstSeenEventCondition
 from sentry.testutils.cases import TransactionTestCase
 from sentry.types.activity import ActivityType
 
 from autodiag_case import NODES, app_log, modules_dir  # noqa: F401 (fixtures)
 from gateway_case import NOTE_TIMEOUT, GatewaySentryCase
-from gateway_harness import _wait
+from gateway_harness import ROOT, _wait
 from sentry_autodiag.gateway import signature
 from sentry_harness import python_error_event, send_event
 
@@ -59,6 +63,36 @@ class GatewayInSentryTest(GatewaySentryCase, TransactionTestCase):
         bad = self.gw.run_cli("check", "--config", self.gw.config_path)
         assert bad.returncode == 1 and "FAILED" in bad.stdout and "token" in bad.stdout
         assert "not-a-token" not in bad.stdout + bad.stderr
+
+    def test_per_rule_settings_are_checked_by_the_gateway_and_reach_the_task(self):
+        with open(os.path.join(ROOT, "deploy", "alert-rule-action-schema.json")) as fh:
+            schema = json.load(fh)
+        self.start(schema=schema, rule=False)
+        component = SentryAppComponent.objects.get(sentry_app_id=self.app.id)
+        assert component.type == "alert-rule-action"  # Sentry 23.7.1 accepted the shipped schema
+        self.login_as(self.user)
+        url = "/api/0/projects/%s/%s/rules/" % (self.organization.slug, self.project.slug)
+
+        def rule_with(settings):
+            return self.client.post(url, content_type="application/json", data=json.dumps({
+                "name": "API errors", "actionMatch": "all", "filterMatch": "all", "frequency": 30,
+                "conditions": [{"id": FirstSeenEventCondition.id}], "filters": [],
+                "actions": [{"id": NotifyEventSentryAppAction.id, "hasSchemaFormConfig": True,
+                             "sentryAppInstallationUuid": self.install.uuid, "settings": settings}]}))
+
+        refused = rule_with([{"name": "log_path", "value": "/var/log/x.log"}, {"name": "log_lines", "value": "0"}])
+        assert refused.status_code == 400, refused.content
+        assert "log_lines (Log lines)" in refused.content.decode() and not Rule.objects.filter(label="API errors")
+        other_log = os.path.join(os.path.dirname(self.app_log), "api.log")
+        with open(other_log, "w") as fh:
+            fh.write("2026-11-21 03:00:00 ERROR api: upstream payments:8443 refused the connection\n")
+        saved_rule = rule_with([{"name": "log_path", "value": other_log}, {"name": "log_lines", "value": "7"}])
+        assert saved_rule.status_code == 200, saved_rule.content
+        saved = send_event(self.project, python_error_event())
+        (note,) = self.wait_note(saved.group_id)
+        (job,) = self.orch.jobs.values()
+        assert job.params["log_path"] == other_log and job.params["log_lines"] == 7  # the rule's, not the project's
+        assert "upstream payments:8443 refused the connection" in note
 
     def test_replayed_webhook_starts_no_second_diagnosis_and_bad_requests_change_nothing(self):
         self.start(proxy_webhooks=True)

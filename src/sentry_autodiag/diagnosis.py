@@ -100,9 +100,12 @@ def next_poll_interval(elapsed: float, previous: Optional[float]) -> float:
 
 
 def note_for_rejection(ctx: NoteContext, rejected: NodeRejected) -> str:
-    headline = {"missing": "no node in the event", "not-allowed": "node not allowed"}.get(rejected.code, "node refused")
+    headline = {"missing": "no node in the event", "not-allowed": "node not allowed",
+                "rule-settings": "alert rule settings refused"}.get(rejected.code, "node refused")
     hint = None
-    if rejected.code == "missing":
+    if rejected.code == "rule-settings":
+        hint = "Edit the alert rule's action (Send a notification via the integration) and correct the field named."
+    elif rejected.code == "missing":
         hint = "Send server_name from the SDK (it is the default), or set the Node tag setting to the tag naming the host."
     elif rejected.code == "not-allowed":
         hint = "Widen the Allowed node pattern in the plugin settings if this node should be diagnosed."

@@ -12,6 +12,7 @@ once, how the next step is scheduled, where storm state lives, how metrics are c
 Step arguments are plain JSON values (ids, strings, numbers): secrets never travel in
 queue messages, the worker reads them from the settings.
 """
+import hashlib
 import json
 import logging
 import random
@@ -238,11 +239,13 @@ class Flow:
 
     def start(self, project: Any, issue: Any, event_id: str, node: Optional[str] = None,
               rejection: Optional[Dict[str, str]] = None, since: Optional[str] = None, attempt: int = 1,
-              queued_at: Optional[float] = None, lead: bool = False, route: Optional[Dict[str, Any]] = None) -> None:
+              queued_at: Optional[float] = None, lead: bool = False, route: Optional[Dict[str, Any]] = None,
+              overrides: Optional[Dict[str, Any]] = None) -> None:
         """Joins or leads the node's diagnosis, waits for a slot, starts the PE job.
 
         `lead` is set once this issue is the node's leader (retries, waiting-queue restarts);
-        `route` names the routing rule intake chose (routing.Rule.ref()), if any.
+        `route` names the routing rule intake chose (routing.Rule.ref()), if any; `overrides`
+        are settings the alert rule itself set (the gateway's per-rule form), already clean.
         """
         ref = self.fe.issue(project, issue)
         if ref is None:
@@ -251,7 +254,7 @@ class Flow:
         if attempt == 1 and not lead and not self.claim_issue(ref.id, event_id):
             logger.info("autodiag.skipped.already-diagnosed", extra={"group_id": ref.id, "event_id": event_id})
             return
-        settings = self.fe.settings(project)
+        settings = self._settings(project, overrides)
         if rejection:
             self.fe.incr("autodiag.node.rejected", tags={"reason": rejection["code"]})
             ctx = _context(settings, "(none)", route=route)
@@ -262,10 +265,12 @@ class Flow:
                     queued_at=queued_at, lead=True)
         if route is not None:
             step["route"] = route
+        if overrides:
+            step["overrides"] = overrides
 
         if not lead:
             try:
-                joined = self.storm(settings, project).join(_coalescing_key(node, route), diagnosis_id, {
+                joined = self.storm(settings, project).join(_coalescing_key(node, route, overrides), diagnosis_id, {
                     "group_id": ref.id, "event_id": event_id, "queued_at": queued_at})
             except Exception:
                 logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
@@ -334,18 +339,21 @@ class Flow:
                     interval=diagnosis.next_poll_interval(0, None), queued_at=queued_at, lead=lead)
         if step.get("route") is not None:
             poll["route"] = step["route"]
+        if step.get("overrides"):
+            poll["overrides"] = step["overrides"]
         if self.eager:
             return self.poll(**poll)
         self.fe.later("poll", poll, poll["interval"])
 
     def poll(self, project: Any, issue: Any, event_id: str, node: str, job: str, started: float,
              deadline: float, interval: Optional[float], failures: int = 0, polls: int = 0,
-             queued_at: Optional[float] = None, lead: bool = True, route: Optional[Dict[str, Any]] = None) -> None:
+             queued_at: Optional[float] = None, lead: bool = True, route: Optional[Dict[str, Any]] = None,
+             overrides: Optional[Dict[str, Any]] = None) -> None:
         """One look at the job; writes the notes when it is done, else schedules the next look."""
         ref = self.fe.issue(project, issue)
         if ref is None:
             return
-        settings = self.fe.settings(project)
+        settings = self._settings(project, overrides)
         diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
         ctx = _context(settings, node, job, route)
 
@@ -391,8 +399,14 @@ class Flow:
                 return self.fe.later("poll", dict(project=project, issue=issue, event_id=event_id, node=node,
                                                   job=job, started=started, deadline=deadline, interval=interval,
                                                   failures=failures, polls=polls, queued_at=queued_at, lead=lead,
-                                                  **({"route": route} if route is not None else {})),
+                                                  **({"route": route} if route is not None else {}),
+                                                  **({"overrides": overrides} if overrides else {})),
                                      interval)
+
+    def _settings(self, project: Any, overrides: Optional[Dict[str, Any]]) -> Settings:
+        """The project's settings, with what the alert rule itself set taking precedence."""
+        settings = self.fe.settings(project)
+        return settings._replace(**overrides) if overrides else settings
 
     def share(self, project: Any, follower: Dict[str, Any], result: Dict[str, Any]) -> None:
         """A follower's shared note, again, after writing it failed at the leader's end."""
@@ -435,8 +449,12 @@ def _context(settings: Settings, node_label: str, job: Optional[str] = None,
                        environment=settings.environment, job=job, rule=label)
 
 
-def _coalescing_key(node: str, route: Optional[Dict[str, Any]]) -> str:
-    """Issues share a job only when they would run the same one: same node, same rule."""
+def _coalescing_key(node: str, route: Optional[Dict[str, Any]],
+                    overrides: Optional[Dict[str, Any]] = None) -> str:
+    """Issues share a job only when they would run the same one: same node, same rule,
+    same per-alert-rule settings."""
+    if overrides:
+        node = "%s#alert-%s" % (node, hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:12])
     if route is None:
         return node
     return "%s#rule-%s" % (node, routing.ref_label(route))

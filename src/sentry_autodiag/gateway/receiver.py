@@ -14,7 +14,7 @@ import time
 from typing import Any, Dict, NamedTuple, Optional
 
 from .. import intake
-from . import signature, webhook
+from . import rule_settings, signature, webhook
 from .config import GatewayConfig
 
 logger = logging.getLogger("sentry_autodiag.gateway")
@@ -77,10 +77,21 @@ class Receiver:
         if self._stale(alert.timestamp):
             return Answer(200, dict(ids, status="ignored", reason="event older than %d minutes"
                                     % self.config.gateway.max_event_age_minutes), "stale")
+        overrides, refused = {}, None
+        if alert.rule_settings is not None:  # the alert rule's own form (see rule_settings)
+            try:
+                overrides = rule_settings.clean(alert.rule_settings)
+            except rule_settings.RuleSettingsError as exc:
+                refused = {"code": "rule-settings", "message": "The alert rule %r: %s" % (alert.rule[:80], exc)}
+            settings = settings._replace(**overrides)
         start = intake.decide(settings, alert.facts(settings.node_tag), alert.project, alert.issue_id,
                               queued_at=self.clock())
         if start is None:
             return Answer(200, dict(ids, status="filtered"), "filtered")
+        if refused:
+            start.update(node=None, rejection=refused)
+        elif overrides:
+            start["overrides"] = overrides
         claim = "autodiag-gw:webhook:%s:%s" % (alert.issue_id, alert.event_id)
         try:
             with self.redis.pipeline(transaction=False) as pipe:  # one round trip for both
@@ -100,6 +111,22 @@ class Receiver:
                 logger.warning("autodiag.webhook.unclaim-failed", exc_info=True)
             return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
         return Answer(202, dict(ids, status="queued", node=start["node"]), "queued")
+
+    def handle_rule_settings(self, signature_header: Optional[str], body: bytes) -> Answer:
+        """Sentry's check of an alert rule's form when the rule is saved: 200, or 400 with a
+        `message` naming every invalid field (Sentry shows it under the action)."""
+        if not signature.verify(body, signature_header, self.config.sentry.client_secrets):
+            return Answer(401, {"message": "missing or wrong Sentry-App-Signature"}, "bad-signature")
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return Answer(400, {"message": "the body is not JSON"}, "bad-json")
+        fields = payload.get("fields") if isinstance(payload, dict) else None
+        errors = rule_settings.field_errors(fields if fields is not None else [])
+        if errors:
+            return Answer(400, {"message": "; ".join(errors)[:1000]}, "rule-settings-refused")
+        return Answer(200, {"message": "Settings accepted: they apply to every diagnosis this rule starts."},
+                      "rule-settings-accepted")
 
     def _stale(self, timestamp: Optional[str]) -> bool:
         if not timestamp:

@@ -18,6 +18,7 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.web
 
+from . import rule_settings
 from .receiver import Answer, Receiver
 
 logger = logging.getLogger("sentry_autodiag.gateway")
@@ -64,6 +65,19 @@ class WebhookHandler(_JsonHandler):
         answer = await self.app.run(
             self.app.receiver.handle, headers.get("Sentry-Hook-Resource"), headers.get("Sentry-Hook-Signature"),
             b"".join(self.chunks), self.too_large, headers.get("Request-ID", ""))
+        self.write_json(answer.status, answer.body)
+
+
+class RuleSettingsHandler(_JsonHandler):
+    """POST rule_settings.URI: Sentry validating an alert rule's form (body is small)."""
+
+    def initialize(self, app: "GatewayApp"):
+        self.app = app
+
+    async def post(self):
+        answer = await self.app.run(self.app.receiver.handle_rule_settings,
+                                    self.request.headers.get("Sentry-App-Signature"), self.request.body)
+        self.app.metrics.webhooks.labels(resource="alert_rule_action", result=answer.result).inc()
         self.write_json(answer.status, answer.body)
 
 
@@ -115,6 +129,7 @@ class GatewayApp:
     def tornado_app(self) -> tornado.web.Application:
         return tornado.web.Application([
             (WEBHOOK_PATH, WebhookHandler, {"app": self}),
+            (rule_settings.URI, RuleSettingsHandler, {"app": self}),
             (r"/healthz", HealthHandler, {"app": self}),
             (r"/metrics", MetricsHandler, {"app": self}),
         ], debug=False, serve_traceback=False)

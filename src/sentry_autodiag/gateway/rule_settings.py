@@ -1,0 +1,94 @@
+"""Per-alert-rule settings: the form Sentry shows in the alert rule editor for the action
+"Send a notification via <integration>", and the validation of what it holds.
+
+The integration's schema declares an `alert-rule-action` UI component (shipped as
+deploy/alert-rule-action-schema.json). Sentry POSTs the form's fields to the gateway
+(`uri` below, signed with Sentry-App-Signature) when the rule is saved, and refuses the
+rule with the message the gateway answers; every `event_alert` webhook of that rule then
+carries them in `data.issue_alert.settings`. They are validated by the same field
+definitions as the config file (settings.FIELDS); the config's per-project values are
+the defaults. Only non-secret fields are offered: secrets never go into Sentry.
+"""
+from typing import Any, Dict, List
+
+from .. import settings as settings_mod
+
+URI = "/sentry/alert-rule-settings"
+REQUIRED = ("log_path",)
+OPTIONAL = ("log_lines", "task", "node_tag", "pql_scope")
+MAX_FIELDS = 20
+
+
+class RuleSettingsError(ValueError):
+    """A field of the rule's form is invalid; the message starts with the field's name."""
+
+
+def _field(name: str) -> Dict[str, Any]:
+    field = settings_mod.FIELDS_BY_NAME[name]
+    element = {"type": "text", "name": name, "label": field.label}
+    if field.placeholder:
+        element["placeholder"] = field.placeholder
+    return element
+
+
+def schema() -> Dict[str, Any]:
+    """The integration's UI schema (Developer Settings → the integration → Schema)."""
+    return {"elements": [{
+        "type": "alert-rule-action",
+        "title": "Run Puppet diagnostics on the event's server",
+        "settings": {
+            "type": "alert-rule-settings",
+            "uri": URI,
+            "required_fields": [_field(n) for n in REQUIRED],
+            "optional_fields": [_field(n) for n in OPTIONAL],
+        },
+    }]}
+
+
+def clean(raw: Any) -> Dict[str, Any]:
+    """Sentry's `[{"name", "value"}, …]` (or a mapping) → clean setting overrides.
+
+    Empty values mean "the project's default"; unknown names and bad values raise
+    RuleSettingsError naming the field.
+    """
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    elif isinstance(raw, list):
+        pairs = []
+        for item in raw[:MAX_FIELDS + 1]:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise RuleSettingsError("settings: each field must be an object with a name and a value")
+            pairs.append((item["name"], item.get("value")))
+    else:
+        raise RuleSettingsError("settings: expected a list of fields")
+    if len(pairs) > MAX_FIELDS:
+        raise RuleSettingsError("settings: more than %d fields" % MAX_FIELDS)
+    overrides: Dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in REQUIRED + OPTIONAL:
+            raise RuleSettingsError("%s: not a setting of this form (known: %s)"
+                                    % (name[:40], ", ".join(REQUIRED + OPTIONAL)))
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise RuleSettingsError("%s: must be text" % name)
+        try:
+            overrides[name] = settings_mod.clean_field(name, value)
+        except ValueError as exc:
+            raise RuleSettingsError("%s (%s): %s" % (name, settings_mod.FIELDS_BY_NAME[name].label, exc))
+    return overrides
+
+
+def field_errors(raw: Any) -> List[str]:
+    """Every invalid field's message, for the answer to Sentry's validation request."""
+    if not isinstance(raw, list):
+        raw = [{"name": k, "value": v} for k, v in raw.items()] if isinstance(raw, dict) else raw
+    if not isinstance(raw, list):
+        return ["settings: expected a list of fields"]
+    errors = ["settings: more than %d fields" % MAX_FIELDS] if len(raw) > MAX_FIELDS else []
+    for item in raw[:MAX_FIELDS]:
+        try:
+            clean([item])
+        except RuleSettingsError as exc:
+            errors.append(str(exc))
+    return errors
