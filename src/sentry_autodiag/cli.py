@@ -31,6 +31,7 @@ def cmd_gateway(args) -> int:
     config = _load(args.config)
     setup_logging(config.gateway.log_format)
     gateway = Gateway(config, receiver=True)
+    gateway.metrics.watch_queue(gateway.queue_depth)
     frontend = gateway.frontend()
     receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, frontend.remember_issue)
     app = GatewayApp(receiver, gateway.redis, gateway.metrics, config.gateway.max_body_bytes,

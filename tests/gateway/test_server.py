@@ -78,8 +78,11 @@ def test_health_and_metrics(gateway):
     health = requests.get(gateway + "/healthz", timeout=5)
     assert health.status_code == 200 and health.json() == {"status": "ok", "redis": "ok"}
     requests.post(gateway + "/webhook/sentry", data=b"{}", headers={"Sentry-Hook-Resource": "event_alert"}, timeout=5)
+    body, headers = signed(event_alert(), SECRET)
+    requests.post(gateway + "/webhook/sentry", data=body, headers=headers, timeout=5)  # no worker: it waits
     metrics = requests.get(gateway + "/metrics", timeout=5).text
     assert 'autodiag_webhooks_total{resource="event_alert",result="bad-signature"} 1.0' in metrics
+    assert "autodiag_queue_depth 1.0" in metrics
 
 
 def test_redis_down_gives_503_fast_and_unhealthy(config_dir, tmp_path):

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Dict, Optional
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 
@@ -28,6 +28,17 @@ class Metrics:
                                       buckets=LATENCY_BUCKETS, registry=self.registry)
         self.job_duration = Histogram("autodiag_job_duration_seconds", "From PE job start to its end seen",
                                       buckets=LATENCY_BUCKETS, registry=self.registry)
+
+    def watch_queue(self, depth) -> None:
+        """`depth()` → steps waiting in the broker, read at each scrape (NaN when unknown)."""
+        gauge = Gauge("autodiag_queue_depth", "Flow steps waiting in the broker", registry=self.registry)
+
+        def read():
+            try:
+                return float(depth())
+            except Exception:
+                return float("nan")
+        gauge.set_function(read)
 
     def incr(self, name: str, tags: Optional[Dict[str, str]] = None) -> None:
         tags = tags or {}

@@ -52,6 +52,10 @@ class Gateway:
         """Queues a flow step (from a worker: errors propagate, Celery redelivers the caller)."""
         self.step_task.apply_async(args=(step, kwargs), countdown=countdown or None, **ROUTE)
 
+    def queue_depth(self) -> int:
+        """Steps waiting in the broker (the Redis list the workers consume)."""
+        return int(self.redis.llen(QUEUE))
+
     def publish(self, step: str, kwargs: Dict[str, Any]) -> None:
         """Queues a step from the receiver: one attempt, no broker retries (the caller answers 503)."""
         self.step_task.apply_async(args=(step, kwargs), retry=False, **ROUTE)
