@@ -149,3 +149,17 @@ def test_metrics_count_webhooks_by_resource_and_result(receiver):
     text = receiver.metrics.exposition().decode()
     assert 'autodiag_webhooks_total{resource="event_alert",result="queued"} 1.0' in text
     assert 'autodiag_webhooks_total{resource="event_alert",result="bad-signature"} 1.0' in text
+
+
+def test_routing_rules_see_the_webhooks_tags_and_exception(config_dir, redis_url):
+    rules = ('  routing_rules: |\n    - name: api\n      match: {service: api, exception_type: ZeroDivisionError}\n'
+             '      log_path: /var/log/api/app.log\n    - name: quiet\n      match: {service: batch}\n'
+             '      diagnose: false\n')
+    path = write_config(config_dir, redis_url, projects=(
+        '"*":\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert_file: ca.pem\n' + rules))
+    receiver, _ = make_receiver(path)
+    tags = [["server_name", "web01.example.com"], ["service", "api"]]
+    assert post(receiver, event_alert(tags=tags)).status == 202
+    ((step, kwargs),) = queued(redis_url)
+    assert kwargs["route"]["name"] == "api"
+    assert post(receiver, event_alert(tags=[["service", "batch"]])).body["status"] == "filtered"

@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, NamedTuple, Optional
 from urllib.parse import urlsplit
 
-from ..intake import EventFacts, iso_utc, node_value, tags_from_pairs
+from ..intake import EventFacts, exception_type, iso_utc, node_value, tags_from_pairs
 
 ISSUE_ID = re.compile(r"\A[1-9][0-9]{0,19}\Z")
 EVENT_ID = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -37,11 +37,14 @@ class Alert(NamedTuple):
     title: str
     rule: str                    # the alert rule that fired (its label)
     rule_settings: Optional[Any]  # data.issue_alert.settings, when the rule has the integration's form
+    exception_type: Optional[str] = None
 
     def facts(self, node_tag: str) -> EventFacts:
-        """What intake.decide needs, with the node read from the project's node tag."""
+        """What intake.decide and the routing rules need, with the node read from the
+        project's node tag."""
         return EventFacts(self.event_id, self.environment, self.level,
-                          node_value(self.server_name, self.tags, node_tag), self.timestamp)
+                          node_value(self.server_name, self.tags, node_tag), self.timestamp,
+                          tags=self.tags, exception_type=self.exception_type, server_name=self.server_name)
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> Optional[str]:
@@ -88,4 +91,5 @@ def parse_alert(payload: Any) -> Alert:
     return Alert(issue_id, event_id, match.group("org"), match.group("project"), _text(environment, 64),
                  _text(level, 16), server_name, tags,
                  iso_utc(event.get("datetime")) or iso_utc(event.get("timestamp")),
-                 _text(event.get("title")) or "", _text(data.get("triggered_rule")) or "", rule_settings)
+                 _text(event.get("title")) or "", _text(data.get("triggered_rule")) or "", rule_settings,
+                 exception_type(event.get("exception")))
