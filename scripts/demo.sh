@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# `make demo`: a real Sentry 23.7.1 on loopback with the plugin configured against the
-# local orchestrator running the real diagnostics::collect on this machine; sends one
-# error event and prints the note Sentry's worker wrote. Second runs reuse everything.
+# `make demo`: a real Sentry 23.7.1 on loopback showing both front ends on one instance:
+# - the plugin on project `checkout` (Sentry's worker runs the alert rule, the plugin runs
+#   diagnostics::collect through the local PE orchestrator and writes the note);
+# - the webhook gateway on project `payments` (an internal integration's alert rule makes
+#   Sentry's worker POST a signed webhook to `sentry-autodiag gateway`; its worker writes
+#   the note through Sentry's REST API);
+# with routing by the `service` tag to two logs, Prometheus + node_exporter for the
+# metrics table, and real conditions staged on the demo "node" (this machine) for the
+# findings. Prints both notes. Second runs reuse everything and take seconds.
 # `make demo-stop` (scripts/demo.sh stop) stops what this script started, nothing else.
-# `scripts/demo.sh prepare` only sets up the instance (database, users, project).
+# `scripts/demo.sh prepare` only sets up the instance (database, users, projects).
+# DEMO ONLY: nothing here is how production runs; see README for that.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAR="$ROOT/.var/demo"
 WEB_PORT=${DEMO_WEB_PORT:-9000}
 ORCH_PORT=${DEMO_ORCH_PORT:-8143}
-NODE=${DEMO_NODE:-web01.example.com}
+GATEWAY_PORT=${DEMO_GATEWAY_PORT:-8480}
+PROMETHEUS_PORT=${DEMO_PROMETHEUS_PORT:-9090}
+EXPORTER_PORT=${DEMO_EXPORTER_PORT:-9100}
+GATEWAY_REDIS=redis://127.0.0.1:6379/5      # Sentry's demo instance uses db 3 (cache) and 4 (broker)
+NODES=web01.example.com,worker01.example.com
 LOG_DIR=/var/log/autodiag-demo
+EXPORTS=/var/lib/autodiag-demo/exports      # the near-full scratch filesystem (see node_namespace)
+CACHE_PORT=6390                             # the API's cache that refuses connections
 export SENTRY_CONF="$VAR/conf"
 export PYTHONPATH="$ROOT/demo${PYTHONPATH:+:$PYTHONPATH}"
 SENTRY="$ROOT/.venv/bin/sentry"
 PY="$ROOT/.venv/bin/python"
+GATEWAY_BIN="$ROOT/.venv-gateway/bin/sentry-autodiag"
+SERVICES=(node-exporter prometheus orchestrator web worker cron gateway gateway-worker)
 
 say() { printf '[demo] %s\n' "$*"; }
 die() { printf '[demo] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -30,26 +45,62 @@ start_service() {
     echo $! >"$VAR/$name.pid"
 }
 
+stop_service() {
+    local name=$1
+    if alive "$name"; then
+        kill -TERM -- "-$(cat "$VAR/$name.pid")" 2>/dev/null || kill -TERM "$(cat "$VAR/$name.pid")" 2>/dev/null || true
+        for _ in $(seq 100); do alive "$name" || break; sleep 0.1; done
+    fi
+    rm -f "$VAR/$name.pid"
+}
+
 wait_port() { # port what seconds
     for _ in $(seq $(($3 * 10))); do port_open "$1" && return 0; sleep 0.1; done
     die "$2 did not start in $3 s; see $VAR/*.log"
 }
 
-stop() {
-    for name in worker web orchestrator; do
-        if alive "$name"; then
-            say "stopping $name"
-            kill -TERM -- "-$(cat "$VAR/$name.pid")" 2>/dev/null || kill -TERM "$(cat "$VAR/$name.pid")"
-        fi
-        rm -f "$VAR/$name.pid"
-    done
+free_port() { # port what variable
+    port_open "$1" && die "port $1 is taken by another program (set $3 to another port for the $2)"
+    return 0
 }
 
-if [ "${1:-}" = stop ]; then stop; exit 0; fi
+stop() {
+    local i
+    for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+        if alive "${SERVICES[i]}"; then say "stopping ${SERVICES[i]}"; fi
+        stop_service "${SERVICES[i]}"
+    done
+    # the scratch filesystem lived in the orchestrator's mount namespace: gone with it
+    rmdir "$EXPORTS" "$(dirname "$EXPORTS")" 2>/dev/null || true
+    rm -f "$VAR/exports.img"
+}
 
-say "setting up Python 3.8 + Sentry 23.7.1, PostgreSQL and Redis (scripts/bootstrap.sh)"
+# DEMO ONLY: the demo "node" (the local orchestrator, which runs the real task on this
+# machine) in a private mount namespace holding a near-full scratch filesystem at
+# $EXPORTS: a real condition the task flags (disk-full), visible to nothing else on this
+# machine (other people's tests run the task here too), and removed with the namespace.
+node_namespace() {
+    local img="$VAR/exports.img" avail
+    mkdir -p "$EXPORTS"
+    if truncate -s 16M "$img" && mkfs.ext4 -q -F -m 0 -N 128 "$img" && mount -o loop "$img" "$EXPORTS"; then
+        avail=$(df -Pk "$EXPORTS" | awk 'NR == 2 { print $4 }')
+        fallocate -l "$(((avail - 160) * 1024))" "$EXPORTS/settlement-spool.bin" || true
+        df -Pk "$EXPORTS" | tail -n 1
+    else
+        echo "no loop device here: the demo node has no near-full scratch filesystem"
+    fi
+    exec "$@"
+}
+
+case "${1:-}" in
+    stop) stop; exit 0 ;;
+    _node) shift; node_namespace "$@" ;;
+esac
+
+say "setting up Python 3.8 + Sentry 23.7.1, the gateway's Python 3.11 venv, PostgreSQL, Redis, Prometheus (scripts/bootstrap.sh)"
 "$ROOT/scripts/bootstrap.sh"
-mkdir -p "$VAR"
+mkdir -p "$VAR/gateway" "$VAR/prometheus"
+chmod 700 "$VAR/gateway"
 PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 if ! "$PG_BIN/psql" -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='sentry_demo'" | grep -q 1; then
     "$PG_BIN/createdb" -h 127.0.0.1 -U postgres sentry_demo
@@ -61,55 +112,132 @@ if [ ! -f "$VAR/upgraded" ]; then
     "$SENTRY" upgrade --noinput >"$VAR/upgrade.log" 2>&1 || die "sentry upgrade failed; see $VAR/upgrade.log"
     touch "$VAR/upgraded"
 fi
-say "admin user, team 'ops', project 'checkout', API token"
-DEMO_STATE="$VAR/state.json" "$SENTRY" exec "$ROOT/demo/autodiag_demo/setup_instance.py" >>"$VAR/setup.log" 2>&1 \
+say "admin user, team 'ops', projects 'checkout' and 'payments', API token, the gateway's internal integration"
+DEMO_STATE="$VAR/state.json" DEMO_SECRETS_DIR="$VAR/gateway" \
+    DEMO_GATEWAY_WEBHOOK="http://127.0.0.1:$GATEWAY_PORT/webhook/sentry" \
+    "$SENTRY" exec "$ROOT/demo/autodiag_demo/setup_instance.py" >>"$VAR/setup.log" 2>&1 \
     || die "instance set-up failed; see $VAR/setup.log"
 
 # `scripts/demo.sh prepare`: the instance only (used by the browser test), no services.
 if [ "${1:-}" = prepare ]; then exit 0; fi
 
-# A service started before the plugin's code last changed would run old code: restart it.
-for name in web worker orchestrator; do
-    if alive "$name" && [ -n "$(find "$ROOT/src" "$ROOT/demo" "$ROOT/puppet" -newer "$VAR/$name.pid" -type f -print -quit)" ]; then
-        say "restarting $name (the code changed since it started)"
-        kill -TERM -- "-$(cat "$VAR/$name.pid")" 2>/dev/null || true
-        for _ in $(seq 100); do alive "$name" || break; sleep 0.1; done
-        rm -f "$VAR/$name.pid"
+export DEMO_VAR="$VAR" DEMO_WEB="http://127.0.0.1:$WEB_PORT" DEMO_ORCH_URL="https://localhost:$ORCH_PORT" \
+    DEMO_GATEWAY_PORT="$GATEWAY_PORT" DEMO_GATEWAY_REDIS="$GATEWAY_REDIS" \
+    DEMO_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT"
+"$PY" -m autodiag_demo.scenario    # the gateway's config file, rewritten only when it changes
+
+# Prometheus scrapes node_exporter (this machine) as both demo nodes: the instance label is
+# what a `{certname}:9100` target would carry (metrics_node_value in the settings).
+cat >"$VAR/prometheus/prometheus.yml.new" <<EOF
+# DEMO ONLY: written by scripts/demo.sh
+global: {scrape_interval: 5s, scrape_timeout: 4s, evaluation_interval: 5s}
+scrape_configs:
+  - job_name: node
+    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+    relabel_configs: [{target_label: instance, replacement: "web01.example.com:9100"}]
+  - job_name: node-worker01
+    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+    relabel_configs: [{target_label: instance, replacement: "worker01.example.com:9100"}, {target_label: job, replacement: node}]
+EOF
+if cmp -s "$VAR/prometheus/prometheus.yml.new" "$VAR/prometheus/prometheus.yml"; then
+    rm -f "$VAR/prometheus/prometheus.yml.new"
+else
+    mv "$VAR/prometheus/prometheus.yml.new" "$VAR/prometheus/prometheus.yml"
+fi
+
+# A service started before its code or config last changed would run old code: restart it.
+for name in "${SERVICES[@]}"; do
+    case $name in
+        node-exporter) watched=() ;;
+        prometheus) watched=("$VAR/prometheus/prometheus.yml") ;;
+        gateway|gateway-worker) watched=("$ROOT/src" "$ROOT/demo" "$VAR/gateway/gateway.yaml") ;;
+        *) watched=("$ROOT/src" "$ROOT/demo" "$ROOT/puppet") ;;
+    esac
+    if [ ${#watched[@]} -gt 0 ] && alive "$name" \
+        && [ -n "$(find "${watched[@]}" -newer "$VAR/$name.pid" -type f -print -quit)" ]; then
+        say "restarting $name (its code or configuration changed since it started)"
+        stop_service "$name"
     fi
 done
 
-say "application log on this 'node': $LOG_DIR/app.log"
+say "application logs on this 'node': $LOG_DIR/api.log (cache refusing connections), $LOG_DIR/worker.log (export volume full)"
 mkdir -p "$LOG_DIR"
+stamp() { date -d "$1" '+%Y-%m-%d %H:%M:%S,%3N'; }   # local time, as Python's logging writes it
 {
-    printf '%s INFO  [checkout.views] GET /api/orders/81721/total 200 in 12ms\n' "$(date -u -d '-2 min' '+%Y-%m-%d %H:%M:%S')"
-    printf '%s WARN  [checkout.db] slow query (812 ms): SELECT ... FROM order_items WHERE order_id = 81723\n' "$(date -u -d '-1 min' '+%Y-%m-%d %H:%M:%S')"
-    printf '%s INFO  [checkout.payments] calling https://payments:s3cr3t-pw@pay.internal/api with api_key=sk_live_4242demo\n' "$(date -u '+%Y-%m-%d %H:%M:%S')"
-    printf '%s ERROR [checkout.views] order 81723 has no items; total=0\n' "$(date -u '+%Y-%m-%d %H:%M:%S')"
-    printf 'Traceback (most recent call last):\n  File "checkout/views.py", line 58, in order_total\n    average = total / len(order.items)\nZeroDivisionError: division by zero\n'
-} >"$LOG_DIR/app.log"
+    printf '%s INFO  [checkout.views] GET /api/cart/81721 200 in 14ms\n' "$(stamp '-6 min')"
+    printf '%s INFO  [checkout.payments] calling https://payments:s3cr3t-pw@pay.internal/api with api_key=sk_live_4242demo\n' "$(stamp '-5 min')"
+    printf '%s WARN  [checkout.cart] cache slow: GET cart:81719 took 950 ms (localhost:%s)\n' "$(stamp '-4 min')" "$CACHE_PORT"
+    for ago in '-3 min' '-2 min' '-75 sec' '-40 sec'; do
+        printf '%s ERROR [checkout.cart] cache unavailable, serving from the database: Error 111 connecting to localhost:%s. Connection refused.\n' "$(stamp "$ago")" "$CACHE_PORT"
+    done
+    printf '%s ERROR [django.request] Internal Server Error: /api/cart/81723\n' "$(stamp now)"
+    printf 'Traceback (most recent call last):\n  File "checkout/cart.py", line 41, in load_cart\n    raw = cache.get("cart:%%s" %% cart_id)\nredis.exceptions.ConnectionError: Error 111 connecting to localhost:%s. Connection refused.\n' "$CACHE_PORT"
+} >"$LOG_DIR/api.log"
+{
+    printf '%s INFO  [payments.tasks.export] settlement export 81721 written (412 KiB)\n' "$(stamp '-8 min')"
+    printf '%s WARN  [payments.tasks.export] %s is 97%% full\n' "$(stamp '-4 min')" "$EXPORTS"
+    for ago in '-3 min' '-2 min' '-1 min'; do
+        printf "%s ERROR [payments.tasks.export] export 81722 failed, retrying: [Errno 28] No space left on device: '%s/settlement-81722.csv'\n" "$(stamp "$ago")" "$EXPORTS"
+    done
+    printf '%s ERROR [celery.app.trace] Task payments.tasks.export_settlement[81723] raised unexpected: OSError(28)\n' "$(stamp now)"
+    printf "Traceback (most recent call last):\n  File \"payments/tasks/export.py\", line 88, in export_settlement\n    out.write(chunk)\nOSError: [Errno 28] No space left on device: '%s/settlement-81723.csv'\n" "$EXPORTS"
+} >"$LOG_DIR/worker.log"
 
-say "local PE orchestrator on https://localhost:$ORCH_PORT (generated CA, real task runs on this machine)"
+say "Prometheus on http://127.0.0.1:$PROMETHEUS_PORT scraping node_exporter on 127.0.0.1:$EXPORTER_PORT (Debian's packages)"
+if ! alive node-exporter; then
+    free_port "$EXPORTER_PORT" "node_exporter" DEMO_EXPORTER_PORT
+    start_service node-exporter prometheus-node-exporter --web.listen-address="127.0.0.1:$EXPORTER_PORT" \
+        --no-collector.arp --no-collector.bcache --no-collector.btrfs --no-collector.hwmon --no-collector.infiniband \
+        --no-collector.ipvs --no-collector.mdadm --no-collector.nfs --no-collector.nfsd --no-collector.powersupplyclass \
+        --no-collector.rapl --no-collector.zfs --no-collector.thermal_zone --no-collector.xfs --no-collector.tapestats \
+        --no-collector.fibrechannel --no-collector.nvme --no-collector.schedstat --no-collector.softnet \
+        --no-collector.udp_queues \
+        "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
+fi
+if ! alive prometheus; then
+    free_port "$PROMETHEUS_PORT" "Prometheus" DEMO_PROMETHEUS_PORT
+    start_service prometheus prometheus --config.file="$VAR/prometheus/prometheus.yml" \
+        --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --storage.tsdb.path="$VAR/prometheus/data" \
+        --storage.tsdb.retention.time=1d --log.level=warn
+fi
+
+say "local PE orchestrator on https://localhost:$ORCH_PORT (generated CA, the real task runs on this machine)"
 if ! alive orchestrator; then
     rm -f "$VAR/orch-ready"
-    port_open "$ORCH_PORT" && die "port $ORCH_PORT is taken by another program (set DEMO_ORCH_PORT)"
-    start_service orchestrator "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODE" \
+    free_port "$ORCH_PORT" "local orchestrator" DEMO_ORCH_PORT
+    start_service orchestrator unshare -m --propagation private "$ROOT/scripts/demo.sh" _node \
+        "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODES" \
         --token-file "$VAR/orch-token" --ca-out "$VAR/orch-ca.pem" --ready-file "$VAR/orch-ready"
     wait_port "$ORCH_PORT" "the local orchestrator" 30
 fi
 
-say "Sentry web on http://127.0.0.1:$WEB_PORT and Sentry's Celery worker (Redis broker)"
+say "Sentry web on http://127.0.0.1:$WEB_PORT, Sentry's Celery worker (all queues, app_platform included: it sends the webhooks) and cron (beat: worker check-ins)"
 if ! alive web; then
-    port_open "$WEB_PORT" && die "port $WEB_PORT is taken by another program (set DEMO_WEB_PORT)"
+    free_port "$WEB_PORT" "Sentry web" DEMO_WEB_PORT
     start_service web "$SENTRY" run web
 fi
 # Celery refuses root while Sentry's pickle content type is accepted; the demo runs as
 # root on loopback only. A real self-hosted worker runs as an unprivileged user.
 C_FORCE_ROOT=1 start_service worker "$SENTRY" run worker -c 2 -l INFO
+start_service cron "$SENTRY" run cron -l WARNING
+
+say "webhook gateway on http://127.0.0.1:$GATEWAY_PORT/webhook/sentry and its worker (.venv-gateway, Python 3.11, no Sentry)"
+if ! alive gateway; then
+    rm -f "$VAR/gateway/ready"
+    free_port "$GATEWAY_PORT" "gateway" DEMO_GATEWAY_PORT
+    # the gateway must not see the Sentry-side variables
+    start_service gateway env -u SENTRY_CONF -u PYTHONPATH "$GATEWAY_BIN" gateway \
+        --config "$VAR/gateway/gateway.yaml" --ready-file "$VAR/gateway/ready"
+fi
+start_service gateway-worker env -u SENTRY_CONF -u PYTHONPATH "$GATEWAY_BIN" worker \
+    --config "$VAR/gateway/gateway.yaml" --concurrency 4 --hostname "autodiag-demo@%h"
+
 wait_port "$WEB_PORT" "Sentry web" 120
 for _ in $(seq 600); do
     curl -fsS -o /dev/null "http://127.0.0.1:$WEB_PORT/_health/" 2>/dev/null && break
     sleep 0.2
 done
+wait_port "$GATEWAY_PORT" "the gateway" 30
+wait_port "$PROMETHEUS_PORT" "Prometheus" 30
 
-DEMO_VAR="$VAR" DEMO_WEB="http://127.0.0.1:$WEB_PORT" DEMO_ORCH_URL="https://localhost:$ORCH_PORT" \
-    DEMO_NODE="$NODE" DEMO_LOG="$LOG_DIR/app.log" SENTRY_BIN="$SENTRY" "$PY" -m autodiag_demo.driver
+"$PY" -m autodiag_demo.driver

@@ -1,6 +1,11 @@
-"""DEMO ONLY: configures the plugin and the alert rule through Sentry's own REST API (as
-the settings page and the alert editor do), sends the event, waits for the note and
-prints it as /api/0/issues/{id}/comments/ returns it.
+"""DEMO ONLY: configures both front ends and their alert rules through Sentry's own REST
+API (as the settings page and the alert editor do), sends one error into each project,
+waits for both notes and prints them as GET /api/0/issues/{id}/comments/ returns them.
+
+The plugin path: project checkout, rule "New issue → Puppet Auto-Diagnostics" (the
+plugin as a notification service). The gateway path: project payments, rule "New issue
+→ Send a notification via <the internal integration>"; Sentry's worker POSTs the signed
+webhook to the gateway, the gateway's worker posts the note with the integration's token.
 """
 import json
 import os
@@ -10,7 +15,11 @@ import time
 
 import requests
 
-RULE_NAME = "New issue → Puppet Auto-Diagnostics"
+from autodiag_demo import scenario
+
+PLUGIN_RULE = "New issue → Puppet Auto-Diagnostics"
+GATEWAY_RULE = "New issue → Puppet Autodiag gateway"
+NOTE_TIMEOUT = 240
 
 
 def say(text):
@@ -25,6 +34,60 @@ def api(session, method, path, **kwargs):
     return response.json() if response.content else None
 
 
+def ensure_rule(session, project_path, name, action):
+    """The rule "A new issue is created → <action>", created once; returns its id."""
+    for rule in api(session, "GET", project_path + "/rules/"):
+        if rule.get("name") == name:
+            if rule.get("actions") and rule["actions"][0].get("service") == action.get("service"):
+                say("alert rule '%s' exists" % name)
+                return rule["id"]
+            api(session, "DELETE", "%s/rules/%s/" % (project_path, rule["id"]))
+    say("creating the alert rule '%s'" % name)
+    created = api(session, "POST", project_path + "/rules/", json={
+        "name": name, "actionMatch": "all", "filterMatch": "all", "frequency": 30,
+        "conditions": [{"id": "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],
+        "actions": [action], "filters": [], "environment": None, "owner": None})
+    return created["id"]
+
+
+def service_action(service):
+    """"Send a notification via <service>": the plugin's slug, or the internal integration's
+    slug (Sentry then sends the integration an `event_alert` webhook)."""
+    return {"id": "sentry.rules.actions.notify_event_service.NotifyEventServiceAction", "service": service}
+
+
+def send_event(var, project_id, kind, node, run):
+    """Starts send_event.py (`sentry exec`) for one error; returns (process, result file)."""
+    out = os.path.join(var, "event-%s.json" % kind)
+    if os.path.exists(out):
+        os.unlink(out)
+    env = dict(os.environ, DEMO_PROJECT_ID=str(project_id), DEMO_KIND=kind, DEMO_NODE=node, DEMO_EVENT=out,
+               DEMO_RUN=run)
+    return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "sentry"), "exec",
+                             os.path.join(os.path.dirname(__file__), "send_event.py")], env=env), out
+
+
+def wait_notes(session, groups, var):
+    """{label: note text} once every issue in groups ({label: group id}) has its note."""
+    deadline = time.time() + NOTE_TIMEOUT
+    notes = {}
+    while time.time() < deadline and len(notes) < len(groups):
+        for label, group_id in groups.items():
+            if label not in notes:
+                for comment in api(session, "GET", "/issues/%s/comments/" % group_id):
+                    if "Puppet diagnostics" in comment["data"].get("text", ""):
+                        notes[label] = comment["data"]["text"]
+        if len(notes) < len(groups):
+            print(".", end="", flush=True)
+            time.sleep(1)
+    print(flush=True)
+    missing = sorted(set(groups) - set(notes))
+    if missing:
+        raise SystemExit("[demo] no note after %d s for %s; see %s/worker.log, gateway.log, gateway-worker.log"
+                         % (NOTE_TIMEOUT, ", ".join(missing), var))
+    return notes
+
+
 def main():
     var = os.environ["DEMO_VAR"]
     state = json.load(open(os.path.join(var, "state.json")))
@@ -32,66 +95,73 @@ def main():
     session = requests.Session()
     session.base = web + "/api/0"
     session.headers["Authorization"] = "Bearer " + state["api_token"]
-    project_path = "/projects/%s/%s" % (state["org"], state["project"])
+    org = state["org"]
+    checkout = "/projects/%s/%s" % (org, state["project"])
+    payments = "/projects/%s/%s" % (org, state["gateway_project"])
 
-    say("configuring the plugin through PUT %s/plugins/autodiag/ (what the settings page does)" % project_path)
-    settings = {
-        "url": os.environ["DEMO_ORCH_URL"],
-        "token": open(os.path.join(var, "orch-token")).read().strip(),
-        "ca_cert": open(os.path.join(var, "orch-ca.pem")).read(),
-        "environment": "production", "task": "diagnostics::collect",
-        "log_path": os.environ["DEMO_LOG"], "log_lines": "40",
-        "node_tag": "server_name", "sentry_environments": "production", "min_level": "error",
-        "job_timeout": "120",
-    }
-    api(session, "PUT", project_path + "/plugins/autodiag/", json=settings)
-    api(session, "POST", project_path + "/plugins/autodiag/")  # enable
-    result = api(session, "POST", project_path + "/plugins/autodiag/", json={"test": True})
+    say("plugin path: configuring the plugin on '%s' through PUT %s/plugins/autodiag/ (what the settings page does)"
+        % (state["project"], checkout))
+    settings = scenario.project_settings(os.environ["DEMO_ORCH_URL"], os.environ["DEMO_PROMETHEUS_URL"])
+    settings.update({"token": open(os.path.join(var, "orch-token")).read().strip(),
+                     "ca_cert": open(os.path.join(var, "orch-ca.pem")).read()})
+    api(session, "PUT", checkout + "/plugins/autodiag/", json={k: str(v) for k, v in settings.items()})
+    api(session, "POST", checkout + "/plugins/autodiag/")  # enable
+    result = api(session, "POST", checkout + "/plugins/autodiag/", json={"test": True})
     say("Test Plugin: %s" % result.get("detail"))
+    plugin_rule = ensure_rule(session, checkout, PLUGIN_RULE, service_action("autodiag"))
 
-    rules = api(session, "GET", project_path + "/rules/")
-    if not any(r.get("name") == RULE_NAME for r in rules):
-        say("creating the alert rule '%s'" % RULE_NAME)
-        api(session, "POST", project_path + "/rules/", json={
-            "name": RULE_NAME, "actionMatch": "all", "filterMatch": "all", "frequency": 30,
-            "conditions": [{"id": "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],
-            "actions": [{"id": "sentry.rules.actions.notify_event_service.NotifyEventServiceAction",
-                         "service": "autodiag"}],
-            "filters": [], "environment": None, "owner": None})
-    else:
-        say("alert rule '%s' exists" % RULE_NAME)
+    say("gateway path: internal integration '%s' → http://127.0.0.1:%s/webhook/sentry, config %s/gateway/gateway.yaml"
+        % (state["app_slug"], os.environ["DEMO_GATEWAY_PORT"], var))
+    check = subprocess.run([os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                         ".venv-gateway", "bin", "sentry-autodiag"), "check", "--config",
+                            os.path.join(var, "gateway", "gateway.yaml")],
+                           env={k: v for k, v in os.environ.items() if k not in ("SENTRY_CONF", "PYTHONPATH")},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    for line in check.stdout.splitlines():
+        say("  sentry-autodiag check: %s" % line)
+    if check.returncode != 0:
+        raise SystemExit("[demo] the gateway's configuration check failed (above)")
+    gateway_rule = ensure_rule(session, payments, GATEWAY_RULE, service_action(state["app_slug"]))
 
-    say("sending a ZeroDivisionError from server_name=%s into Sentry's processing pipeline" % os.environ["DEMO_NODE"])
-    event_file = os.path.join(var, "event.json")
-    subprocess.run([os.environ["SENTRY_BIN"], "exec", os.path.join(os.path.dirname(__file__), "send_event.py")],
-                   check=True, env=dict(os.environ, DEMO_STATE=os.path.join(var, "state.json"), DEMO_EVENT=event_file,
-                                        DEMO_RUN=str(int(time.time()))))
-    sent = json.load(open(event_file))
-    if not sent.get("group_id"):
-        raise SystemExit("[demo] the event did not become an issue; see %s/worker.log" % var)
-    group_id = sent["group_id"]
-    say("issue %s created; Sentry's worker runs the alert rule, the plugin starts the PE job and polls it" % group_id)
+    run = str(int(time.time()))
+    say("sending a redis ConnectionError (service=api, server_name=%s) into 'checkout' and an OSError ENOSPC "
+        "(service=worker, server_name=%s) into 'payments' through Sentry's processing pipeline"
+        % (scenario.API_NODE, scenario.WORKER_NODE))
+    started = [send_event(var, state["project_id"], "api", scenario.API_NODE, run),
+               send_event(var, state["gateway_project_id"], "worker", scenario.WORKER_NODE, run)]
+    groups = {}
+    for (process, out), label in zip(started, ("plugin", "gateway")):
+        if process.wait() != 0 or not json.load(open(out)).get("group_id"):
+            raise SystemExit("[demo] the %s event did not become an issue; see %s/worker.log" % (label, var))
+        groups[label] = json.load(open(out))["group_id"]
+    say("issues %s (checkout) and %s (payments) created; Sentry's worker runs the alert rules: the plugin starts "
+        "its PE job, the integration's webhook reaches the gateway" % (groups["plugin"], groups["gateway"]))
+    notes = wait_notes(session, groups, var)
 
-    deadline = time.time() + 180
-    notes = []
-    while time.time() < deadline:
-        notes = [n for n in api(session, "GET", "/issues/%s/comments/" % group_id) if n.get("user") is None]
-        if notes:
-            break
-        print(".", end="", flush=True)
-        time.sleep(1)
-    print(flush=True)
-    if not notes:
-        raise SystemExit("[demo] no note after 180 s; see %s/worker.log" % var)
-    say("the note, as GET /api/0/issues/%s/comments/ returns it:" % group_id)
-    print("-" * 78)
-    print(notes[0]["data"]["text"])
-    print("-" * 78)
-    say("open the issue:         %s/organizations/%s/issues/%s/" % (web, state["org"], group_id))
-    say("plugin settings page:   %s/settings/%s/projects/%s/plugins/autodiag/" % (web, state["org"], state["project"]))
-    say("log in as %s / %s (loopback only); stop everything with: make demo-stop" % (state["email"], state["password"]))
-    with open(os.path.join(var, "last-note.md"), "w") as fh:
-        fh.write(notes[0]["data"]["text"])
+    for label, project in (("plugin", state["project"]), ("gateway", state["gateway_project"])):
+        say("the %s's note on %s issue %s, as GET /api/0/issues/%s/comments/ returns it:"
+            % (label, project, groups[label], groups[label]))
+        print("-" * 78)
+        print(notes[label])
+        print("-" * 78)
+        with open(os.path.join(var, "note-%s.md" % label), "w") as fh:
+            fh.write(notes[label])
+
+    from autodiag_demo import render_note
+
+    picture = render_note.write(var, notes, groups, state)
+    say("links that work on this demo instance (log in as %s / %s; loopback only):"
+        % (state["email"], state["password"]))
+    say("  plugin settings page:      %s/settings/%s/projects/%s/plugins/autodiag/" % (web, org, state["project"]))
+    say("  plugin alert rule:         %s/organizations/%s/alerts/rules/%s/%s/" % (web, org, state["project"], plugin_rule))
+    say("  the integration:           %s/settings/%s/developer-settings/%s/" % (web, org, state["app_slug"]))
+    say("  gateway alert rule:        %s/organizations/%s/alerts/rules/%s/%s/"
+        % (web, org, state["gateway_project"], gateway_rule))
+    for label in ("plugin", "gateway"):
+        say("  the %s's note (JSON):  %s/api/0/issues/%s/comments/" % (label.ljust(7), web, groups[label]))
+    say("the issue pages are not linked: they read events through Snuba, which cannot run here")
+    say("the notes rendered outside Sentry's UI: %s" % picture)
+    say("stop everything with: make demo-stop")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """DEMO ONLY (run with `sentry exec`): hands one realistic Python error to Sentry's
 processing pipeline where the ingest consumer would (processing store + save_event on
 the Celery broker), waits for its issue, and writes {"event_id", "group_id"} to $DEMO_EVENT.
+
+$DEMO_PROJECT_ID and $DEMO_KIND (api: a cache refusing connections, on checkout; worker:
+a full export volume, on payments) choose the project and the error; $DEMO_NODE the server.
 """
 import json
 import os
@@ -13,41 +16,69 @@ from sentry.models import GroupHash
 from sentry.eventstore.models import Event
 from sentry.tasks.store import save_event
 
-state = json.load(open(os.environ["DEMO_STATE"]))
-project_id = state["project_id"]
+KINDS = {
+    # service=api on project checkout (the plugin path): the API's cache on localhost:6390 is down
+    "api": {
+        "release": "checkout@2.14.1", "logger": "checkout.cart", "transaction": "/api/cart/{cart_id}",
+        "sdk": {"name": "sentry.python.django", "version": "1.28.1"},
+        "exception": {"type": "ConnectionError", "module": "redis.exceptions",
+                      "value": "Error 111 connecting to localhost:6390. Connection refused.",
+                      "mechanism": {"type": "django", "handled": False}},
+        "frames": [
+            {"filename": "django/core/handlers/base.py", "function": "_get_response", "lineno": 197,
+             "module": "django.core.handlers.base", "in_app": False},
+            {"filename": "checkout/cart.py", "function": "load_cart", "lineno": 41, "module": "checkout.cart",
+             "in_app": True, "context_line": '    raw = cache.get("cart:%s" % cart_id)',
+             "pre_context": ["def load_cart(cart_id):"], "vars": {"cart_id": "'81723'"}},
+        ],
+        "request": {"method": "GET", "url": "https://shop.example.com/api/cart/81723"},
+    },
+    # service=worker on project payments (the gateway path): the export volume is full
+    "worker": {
+        "release": "payments@5.3.0", "logger": "payments.tasks.export", "transaction": "payments.tasks.export_settlement",
+        "sdk": {"name": "sentry.python.celery", "version": "1.28.1"},
+        "exception": {"type": "OSError", "module": "builtins",
+                      "value": "[Errno 28] No space left on device: "
+                               "'/var/lib/autodiag-demo/exports/settlement-81723.csv'",
+                      "mechanism": {"type": "celery", "handled": False}},
+        "frames": [
+            {"filename": "celery/app/trace.py", "function": "trace_task", "lineno": 451,
+             "module": "celery.app.trace", "in_app": False},
+            {"filename": "payments/tasks/export.py", "function": "export_settlement", "lineno": 88,
+             "module": "payments.tasks.export", "in_app": True, "context_line": "        out.write(chunk)",
+             "pre_context": ["    with open(path, 'w') as out:", "      for chunk in rows_as_csv(batch):"],
+             "vars": {"batch": "'81723'"}},
+        ],
+        "request": None,
+    },
+}
+
+project_id = int(os.environ["DEMO_PROJECT_ID"])
+kind = KINDS[os.environ.get("DEMO_KIND", "api")]
 node = os.environ.get("DEMO_NODE", "web01.example.com")
 run = os.environ.get("DEMO_RUN", uuid.uuid4().hex[:8])
 now = time.time()
 event_id = uuid.uuid4().hex
+exception = dict(kind["exception"], stacktrace={"frames": kind["frames"]})
 data = {
     "event_id": event_id,
     "platform": "python",
     "level": "error",
     "environment": "production",
-    "release": "checkout@2.14.1",
+    "release": kind["release"],
     "server_name": node,
     "timestamp": now,
-    "logger": "checkout.views",
-    "transaction": "/api/orders/{order_id}/total",
-    "sdk": {"name": "sentry.python.django", "version": "1.28.1"},
-    "tags": {"demo_run": run},
+    "logger": kind["logger"],
+    "transaction": kind["transaction"],
+    "sdk": kind["sdk"],
+    # `service` is what the demo's routing rules match on (api → api.log, worker → worker.log)
+    "tags": {"demo_run": run, "service": os.environ.get("DEMO_KIND", "api")},
     "fingerprint": ["{{ default }}", "demo-run-%s" % run],
-    "exception": {"values": [{
-        "type": "ZeroDivisionError", "value": "division by zero", "module": "builtins",
-        "mechanism": {"type": "django", "handled": False},
-        "stacktrace": {"frames": [
-            {"filename": "django/core/handlers/base.py", "function": "_get_response", "lineno": 197,
-             "module": "django.core.handlers.base", "in_app": False},
-            {"filename": "checkout/views.py", "function": "order_total", "lineno": 58, "module": "checkout.views",
-             "in_app": True, "context_line": "    average = total / len(order.items)",
-             "pre_context": ["def order_total(request, order_id):", "    order = Order.objects.get(id=order_id)",
-                             "    total = sum(i.price for i in order.items)"],
-             "vars": {"order_id": "'81723'", "total": "0"}},
-        ]},
-    }]},
-    "request": {"method": "GET", "url": "https://shop.example.com/api/orders/81723/total"},
-    "contexts": {"runtime": {"name": "CPython", "version": "3.8.18"}},
+    "exception": {"values": [exception]},
+    "contexts": {"runtime": {"name": "CPython", "version": "3.11.9"}},
 }
+if kind["request"]:
+    data["request"] = kind["request"]
 manager = EventManager(data)
 manager.normalize()
 normalized = dict(manager.get_data())

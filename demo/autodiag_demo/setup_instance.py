@@ -1,16 +1,57 @@
-"""DEMO ONLY (run with `sentry exec`): admin user, team, project and an API token.
+"""DEMO ONLY (run with `sentry exec`): admin user, team, the projects `checkout` (plugin
+path) and `payments` (gateway path), an API token, and the gateway's internal integration.
 
-Idempotent. Writes {"org", "project", "api_token"} as JSON to the path in $DEMO_STATE.
+Idempotent. Writes {"org", "project", "gateway_project", "app_slug", "api_token", …} as
+JSON to $DEMO_STATE (mode 0600). The integration is created as Settings → Developer
+Settings → New Internal Integration does it (Sentry's own SentryAppCreator): webhook URL
+$DEMO_GATEWAY_WEBHOOK, Alert Rule Action on, Issue & Event read & write. Its token and
+Client Secret go to files in $DEMO_SECRETS_DIR (mode 0600), never to stdout.
 """
 import json
 import os
 
 import sentry
 from sentry import options
-from sentry.models import ApiToken, Organization, OrganizationMember, Project, Team, User
+from sentry.models import (ApiToken, Organization, OrganizationMember, Project, SentryApp, SentryAppInstallation,
+                           SentryAppInstallationToken, Team, User)
+from sentry.sentry_apps.apps import SentryAppCreator
 
 EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
 PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "autodiag-demo")
+APP_NAME = "Puppet Autodiag (demo)"
+
+
+def write_private(path, text):
+    """0600 from the first byte: secrets are never readable by others, even briefly."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w") as fh:
+        fh.write(text)
+
+
+def project(org, team, slug):
+    found = Project.objects.filter(organization=org, slug=slug).first()
+    if found is None:
+        found = Project.objects.create(organization=org, slug=slug, name=slug, platform="python")
+        found.add_team(team)
+    return found
+
+
+def integration(org, user, webhook_url):
+    """The internal integration the gateway serves; its webhook URL follows the demo's port."""
+    app = SentryApp.objects.filter(owner_id=org.id, name=APP_NAME, status__in=[0, 1, 2]).first()
+    if app is None:
+        app = SentryAppCreator(name=APP_NAME, author="sentry-autodiag demo", organization_id=org.id,
+                               is_internal=True, scopes=["event:read", "event:write"], events=[],
+                               webhook_url=webhook_url, is_alertable=True, verify_install=False,
+                               schema={}).run(user=user, request=None)
+    elif app.webhook_url != webhook_url:
+        app.webhook_url = webhook_url
+        app.save()
+    install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=org.id)
+    token = SentryAppInstallationToken.objects.filter(sentry_app_installation=install).order_by("id").first()
+    return app, token.api_token.token
+
 
 user = User.objects.filter(username=EMAIL).first()
 if user is None:
@@ -21,10 +62,8 @@ org = Organization.get_default()
 if not OrganizationMember.objects.filter(organization=org, user_id=user.id).exists():
     OrganizationMember.objects.create(organization=org, user_id=user.id, role="owner")
 team, _ = Team.objects.get_or_create(organization=org, slug="ops", defaults={"name": "Ops"})
-project = Project.objects.filter(organization=org, slug="checkout").first()
-if project is None:
-    project = Project.objects.create(organization=org, slug="checkout", name="checkout", platform="python")
-    project.add_team(team)
+checkout = project(org, team, "checkout")
+payments = project(org, team, "payments")
 token = ApiToken.objects.filter(user=user).first()
 if token is None:
     token = ApiToken.objects.create(user=user, scope_list=[
@@ -35,6 +74,13 @@ if options.get("sentry:version-configured") != sentry.get_version():
     options.set("auth.allow-registration", False)
     options.set("beacon.anonymous", True)
     options.set("sentry:version-configured", sentry.get_version())
-with open(os.environ["DEMO_STATE"], "w") as fh:
-    json.dump({"org": org.slug, "project": project.slug, "project_id": project.id,
-               "api_token": token.token, "email": EMAIL, "password": PASSWORD}, fh)
+state = {"org": org.slug, "project": checkout.slug, "project_id": checkout.id,
+         "gateway_project": payments.slug, "gateway_project_id": payments.id,
+         "api_token": token.token, "email": EMAIL, "password": PASSWORD}
+if os.environ.get("DEMO_GATEWAY_WEBHOOK"):
+    app, app_token = integration(org, user, os.environ["DEMO_GATEWAY_WEBHOOK"])
+    secrets_dir = os.environ["DEMO_SECRETS_DIR"]
+    write_private(os.path.join(secrets_dir, "sentry-token"), app_token + "\n")
+    write_private(os.path.join(secrets_dir, "client-secret"), app.application.client_secret + "\n")
+    state["app_slug"] = app.slug
+write_private(os.environ["DEMO_STATE"], json.dumps(state))
