@@ -18,19 +18,21 @@ die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$VAR"
 
-find_python38() {
-    # `python3.8` may be a pyenv shim that refuses to run when 3.8 is not the
-    # selected version; fall back to pyenv's own interpreter directory.
-    local candidate
-    if python3.8 -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1; then
-        command -v python3.8; return 0
-    fi
-    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.8*/bin/python3.8 /usr/bin/python3.8 /usr/local/bin/python3.8; do
-        if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1; then
-            echo "$candidate"; return 0
+first_python() { # CONDITION CANDIDATE...: the first interpreter for which the Python CONDITION holds
+    # A pyenv shim (python3.8) may refuse to run when that version is not selected:
+    # the candidates include pyenv's own interpreter directories.
+    local condition=$1 candidate; shift
+    for candidate in "$@"; do
+        if "$candidate" -c "import sys; assert $condition" >/dev/null 2>&1; then
+            command -v "$candidate"; return 0
         fi
     done
     return 1
+}
+
+find_python38() {
+    first_python 'sys.version_info[:2] == (3, 8)' python3.8 \
+        "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.8*/bin/python3.8 /usr/bin/python3.8 /usr/local/bin/python3.8
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
@@ -59,13 +61,8 @@ setup_venv() {
 
 find_python_gateway() {
     # The gateway runs on Python 3.11+ without Sentry: its own venv, as in production.
-    local candidate
-    for candidate in python3.11 python3.12 python3.13 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[1-9]*/bin/python3 /usr/bin/python3; do
-        if "$candidate" -c 'import sys; assert sys.version_info[:2] >= (3, 11)' >/dev/null 2>&1; then
-            command -v "$candidate"; return 0
-        fi
-    done
-    return 1
+    first_python 'sys.version_info[:2] >= (3, 11)' python3.11 python3.12 python3.13 \
+        "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[1-9]*/bin/python3 /usr/bin/python3
 }
 
 setup_gateway_venv() {
@@ -78,7 +75,7 @@ setup_gateway_venv() {
     py=$(find_python_gateway) || die "Python 3.11 or newer not found (the gateway needs it). Install it, e.g. 'pyenv install 3.11', and re-run."
     say "creating $venv with $py (the webhook gateway: no Sentry inside)"
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[gateway]" -r "$ROOT/requirements-gateway-test.txt"
+    "$venv/bin/pip" install -q --disable-pip-version-check -e "${ROOT}[gateway]" -r "$ROOT/requirements-gateway-test.txt"
     if "$venv/bin/python" -c 'import sentry' >/dev/null 2>&1; then die "the gateway venv must not contain sentry"; fi
     echo "$stamp" > "$stamp_file"
 }

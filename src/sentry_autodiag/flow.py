@@ -472,11 +472,24 @@ def _text(value) -> Optional[str]:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _upgrade(kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """Step arguments queued by 0.1.0 named the project and issue `project_id`/`group_id`."""
+# Step arguments queued by 0.1.0 named the project and issue `project_id` and `group_id`;
+# the plugin's Celery tasks keep those names so that messages survive an upgrade.
+LEGACY_NAMES = (("project_id", "project"), ("group_id", "issue"))
+
+
+def _renamed(kwargs: Dict[str, Any], names) -> Dict[str, Any]:
     kwargs = dict(kwargs)
-    if "project_id" in kwargs:
-        kwargs["project"] = kwargs.pop("project_id")
-    if "group_id" in kwargs:
-        kwargs["issue"] = kwargs.pop("group_id")
+    for old, new in names:
+        if old in kwargs:
+            kwargs[new] = kwargs.pop(old)
     return kwargs
+
+
+def _upgrade(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """0.1.0 argument names → the flow's."""
+    return _renamed(kwargs, LEGACY_NAMES)
+
+
+def legacy_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The flow's argument names → 0.1.0's (the plugin's task arguments)."""
+    return _renamed(kwargs, [(new, old) for old, new in LEGACY_NAMES])

@@ -13,7 +13,7 @@ from typing import Any, Dict
 from sentry.plugins.base import plugins
 from sentry.tasks.base import instrumented_task
 
-from sentry_autodiag.flow import Flow
+from sentry_autodiag.flow import Flow, legacy_kwargs
 from sentry_autodiag.sentry_glue import PluginFrontEnd
 
 QUEUE = "autodiag"
@@ -24,14 +24,7 @@ def _schedule(step: str, kwargs: Dict[str, Any], countdown: float = 0) -> None:
     task.apply_async(kwargs=as_task_kwargs(kwargs), countdown=countdown, queue=QUEUE)
 
 
-def as_task_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """Flow step arguments under the task argument names of 0.1.0."""
-    kwargs = dict(kwargs)
-    if "project" in kwargs:
-        kwargs["project_id"] = kwargs.pop("project")
-    if "issue" in kwargs:
-        kwargs["group_id"] = kwargs.pop("issue")
-    return kwargs
+as_task_kwargs = legacy_kwargs  # flow step arguments under the task argument names of 0.1.0
 
 
 def _flow(task) -> Flow:
