@@ -416,3 +416,19 @@ def test_a_failed_snapshot_is_one_line_in_every_note():
     findings = ok.split("**Findings**")[1].split("\n\n")[0]
     assert "`oom`" in findings and "`metric-jump`" in findings  # next to the node's own findings
     assert ok.index("**Metrics**") < ok.index("**Host**")
+
+
+def test_notes_without_a_report_show_the_metrics_too():
+    from sentry_autodiag.diagnosis import note_for_timeout
+
+    ctx = NoteContext("web01.example.com", "diagnostics::collect", "production", "7", metrics=snapshot_with([ROW]))
+    note = note_for_timeout(ctx, 120, True)
+    assert "timed out" in note and "**Metrics** (Prometheus" in note and "`metric-jump`" in note
+
+
+def test_stored_settings_that_no_longer_parse_fall_back_to_the_defaults():
+    from sentry_autodiag import settings as settings_mod
+
+    loaded = settings_mod.load({"metrics_queries": "load1: no placeholder", "metrics_url": "https://p:9090"}.get)
+    assert loaded.metrics_queries == ps.DEFAULT_QUERIES and loaded.metrics_url == "https://p:9090"
+    assert settings_mod.load({}.get).metrics_url == ""  # metrics are off unless a URL is set
