@@ -239,7 +239,8 @@ FIELDS: List[Field] = [
           "Optional ordered rules (YAML or JSON) choosing the task, log path, log lines, task parameters and node "
           "tag by what the error is; the first rule whose match holds wins, no match uses the settings above. "
           "Each rule: name, match (tag names, exception_type, environment, level → a value, a list, "
-          "{glob: …} or {regex: …}), and task / log_path / log_lines / params / node_tag, or diagnose: false. "
+          "{glob: …} or {regex: …}, each matching the whole value), and task / log_path / log_lines / params / "
+          "node_tag, or diagnose: false. "
           "Parameters are checked against the task's metadata in PE when saved.",
           default="", placeholder="- name: api\n  match: {service: api}\n  log_path: /var/log/api/app.log",
           clean=_routing_rules),
