@@ -13,7 +13,7 @@ test: bootstrap
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap
-	shellcheck -x puppet/diagnostics/tasks/*.sh puppet/diagnostics/files/lib/*.sh scripts/*.sh .ci/run
+	shellcheck -x puppet/diagnostics/tasks/*.sh puppet/remediation/tasks/*.sh puppet/diagnostics/files/lib/*.sh scripts/*.sh .ci/run
 
 bench: bootstrap
 	.venv/bin/python -m pytest bench -q -s -p no:warnings
