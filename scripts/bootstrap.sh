@@ -88,6 +88,21 @@ apt_install() {
     say "installing ${missing[*]} with apt"
     if [ ! -f "$VAR/apt-updated" ]; then apt-get update -qq >/dev/null && touch "$VAR/apt-updated"; fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    INSTALLED_NOW+=("${missing[@]}")
+}
+
+quiet_new_services() {
+    # Debian starts prometheus and node_exporter on all interfaces when systemd runs; the
+    # tests start their own on loopback. Only services this run just installed are stopped.
+    local pkg
+    [ -d /run/systemd/system ] || return 0
+    for pkg in "${INSTALLED_NOW[@]}"; do
+        case "$pkg" in
+            prometheus|prometheus-node-exporter)
+                say "disabling the $pkg service Debian started (the tests run their own on loopback)"
+                systemctl disable --now "$pkg" >/dev/null 2>&1 || true ;;
+        esac
+    done
 }
 
 start_redis() {
@@ -124,7 +139,9 @@ start_postgres() {
     fi
 }
 
+INSTALLED_NOW=()
 apt_install redis-server shellcheck strace prometheus prometheus-node-exporter
+quiet_new_services
 # For the browser test only: when it cannot be installed that test says so and skips.
 if ! apt_install chromium chromium-driver 2>/dev/null; then
     say "warning: chromium could not be installed; the browser test will be skipped"

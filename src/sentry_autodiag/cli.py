@@ -69,6 +69,7 @@ def cmd_worker(args) -> int:
 def cmd_check(args) -> int:
     """Validates the file, then what "Test Plugin" does for every project, Redis and Sentry's token."""
     from .checks import check_orchestrator
+    from .settings import check_together
     from .gateway import sentry_api
     from .gateway.queue import Gateway
 
@@ -98,6 +99,12 @@ def cmd_check(args) -> int:
         result = check_orchestrator(settings)
         failed += 0 if result.ok else 1
         print("project %s: %s" % (slug, result.message))
+        if result.ok:
+            try:  # what the plugin form checks on save: routing rules against PE's task metadata
+                check_together(settings._asdict())
+            except ValueError as exc:
+                failed += 1
+                print("project %s: %s" % (slug, exc))
     print("check %s" % ("passed" if not failed else "FAILED: %d problem(s)" % failed))
     return 0 if not failed else 1
 

@@ -266,7 +266,7 @@ def make_ssl_context(ca_pem: str) -> ssl.SSLContext:
     return context
 
 
-class _PinnedCAAdapter(HTTPAdapter):
+class PinnedCAAdapter(HTTPAdapter):
     """Verifies the peer against our SSLContext only (no CA bundle file, no disk)."""
 
     def __init__(self, ssl_context, **kwargs):
@@ -307,7 +307,7 @@ class OrchestratorClient:
         self.session.trust_env = False  # no proxies or CA bundles from the environment
         self.session.headers.update({"X-Authentication": token, "Content-Type": "application/json",
                                      "Accept": "application/json", "User-Agent": user_agent})
-        self.session.mount("https://", _PinnedCAAdapter(make_ssl_context(load_ca(ca)), max_retries=0))
+        self.session.mount("https://", PinnedCAAdapter(make_ssl_context(load_ca(ca)), max_retries=0))
 
     def __repr__(self):
         return "OrchestratorClient(%r)" % self.base_url  # never the token

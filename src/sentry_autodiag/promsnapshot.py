@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
-from .orchestrator import _PinnedCAAdapter, make_ssl_context
+from .orchestrator import PinnedCAAdapter, make_ssl_context
 
 logger = logging.getLogger("sentry_autodiag")
 
@@ -244,7 +244,7 @@ class PrometheusClient:
         elif user or password:
             self.session.auth = (user, password)
         if https and ca_pem and ca_pem.strip():
-            self.session.mount("https://", _PinnedCAAdapter(make_ssl_context(ca_pem), max_retries=0))
+            self.session.mount("https://", PinnedCAAdapter(make_ssl_context(ca_pem), max_retries=0))
 
     def __enter__(self):
         return self

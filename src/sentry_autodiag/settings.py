@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from . import orchestrator, promsnapshot, routing, targeting
+from . import orchestrator, promsnapshot, remediation, routing, targeting
 
 LEVELS = ["debug", "info", "warning", "error", "fatal"]
 TASK_NAME = re.compile(r"\A[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)?\Z")
@@ -129,6 +129,15 @@ def _routing_rules(value):
         return ""
     text = value if isinstance(value, str) else json.dumps(value, indent=2)
     routing.parse_rules(text)  # raises RuleError (a ValueError) naming the rule and the key
+    return text.strip()
+
+
+def _remediation_rules(value):
+    """Kept as written, like the routing rules; parsed again when loaded (cached)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2)
+    remediation.parse_rules(text)  # raises RuleError (a ValueError) naming the rule and the key
     return text.strip()
 
 
@@ -271,6 +280,28 @@ FIELDS: List[Field] = [
           "filesystem free, network errors and TCP retransmits from node_exporter.",
           default="", placeholder="load1: node_load1{instance=\"{node}\"}", clean=_metrics_queries),
 ]
+FIELDS += [
+    Field("remediation_rules", "Remediation rules", "textarea",
+          "Optional, off when empty: after a successful diagnosis, run ONE predefined fix on the diagnosed node "
+          "when the report has a finding. Ordered rules (YAML or JSON); the first that holds runs. Each rule: name, "
+          "finding (a code or list of codes from the diagnostics README), optional match (tag names, "
+          "exception_type, environment, level, as in routing rules), task (default "
+          "remediation::restart_service), params (fixed values; for restart_service: service and "
+          "allowed_services), mode (dry-run by default: PE noop, nothing changes; live only when written), "
+          "after_failed (default false). Event data never chooses the task or a parameter.",
+          default="", placeholder="- name: restart-myapp\n  finding: unit-failed\n  params: {service: myapp, "
+                                  "allowed_services: [myapp]}\n  mode: dry-run", clean=_remediation_rules),
+    Field("remediation_token", "Remediation RBAC token", "secret",
+          "The token remediation jobs run with: a PE user whose role may run only the remediation tasks "
+          "(remediation::restart_service) and view jobs. Never the diagnostics token; without it no rule runs. "
+          "Stored server-side, never shown again.", clean=_token),
+    Field("remediation_max_per_node", "Remediation runs per node per hour", "number",
+          "At most this many remediations (dry runs included) per node in any hour (0-20; 0 = none).",
+          default=1, clean=_int_between(0, 20, "Remediation runs per node")),
+    Field("remediation_max_per_project", "Remediation runs per project per hour", "number",
+          "At most this many remediations (dry runs included) of this project in any hour (0-200; 0 = none).",
+          default=5, clean=_int_between(0, 200, "Remediation runs per project")),
+]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
 
@@ -304,6 +335,10 @@ class Settings(NamedTuple):
     metrics_node_label: str = "instance"
     metrics_node_value: str = "{certname}"
     metrics_queries: Tuple[promsnapshot.Query, ...] = promsnapshot.DEFAULT_QUERIES
+    remediation_rules: Tuple[remediation.Rule, ...] = ()
+    remediation_token: str = ""
+    remediation_max_per_node: int = 1
+    remediation_max_per_project: int = 5
 
     @property
     def configured(self) -> bool:
@@ -339,10 +374,12 @@ def load(get_option: Callable[[str], Any]) -> Settings:
         except (ValueError, orchestrator.ConfigurationError):
             values[field.name] = field.default
     values["sentry_environments"] = [e.strip() for e in str(values["sentry_environments"]).split(",") if e.strip()]
-    for name in ("log_lines", "job_timeout", "coalesce_window", "max_running_jobs", "max_waiting"):
+    for name in ("log_lines", "job_timeout", "coalesce_window", "max_running_jobs", "max_waiting",
+                 "remediation_max_per_node", "remediation_max_per_project"):
         values[name] = int(values[name] if values[name] is not None else FIELDS_BY_NAME[name].default)
     values["email_participants"] = bool(values["email_participants"])
-    for name, parse in (("routing_rules", routing.parse_rules), ("metrics_queries", promsnapshot.parse_queries)):
+    for name, parse in (("routing_rules", routing.parse_rules), ("metrics_queries", promsnapshot.parse_queries),
+                        ("remediation_rules", remediation.parse_rules)):
         try:
             values[name] = parse(values[name] or None)
         except ValueError:
@@ -357,7 +394,8 @@ def check_together(values: Dict[str, Any]) -> None:
     if str(values.get("metrics_url") or "").startswith("http://") and any(
             values.get(k) for k in ("metrics_token", "metrics_user", "metrics_password")):
         raise ValueError("Prometheus URL: credentials are only sent over https; use an https URL or remove them.")
-    rules = routing.parse_rules(values.get("routing_rules") or None)
+    rules = values.get("routing_rules") or None
+    rules = rules if isinstance(rules, tuple) else routing.parse_rules(rules)  # Settings hold them parsed
     if not rules or not all(values.get(k) for k in ("url", "token", "ca_cert")):
         return
     environment = values.get("environment") or "production"

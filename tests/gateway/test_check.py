@@ -1,0 +1,34 @@
+"""`sentry-autodiag check`: what "Test Plugin" and the form's save-time checks do, for every
+project of the file, against a local PE orchestrator (the test double) over HTTPS."""
+import subprocess
+import sys
+
+from sentry_autodiag.localorch.server import LocalOrchestrator
+from conftest import write_config
+
+
+def run_check(path):
+    return subprocess.run([sys.executable, "-m", "sentry_autodiag.cli", "check", "--config", path],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_tests_each_project_and_its_routing_rules(config_dir, redis_url):
+    with LocalOrchestrator(nodes=["web01.example.com"], token="tok-check") as orch:
+        (config_dir / "pe-token").write_text(orch.token)
+        (config_dir / "orch-ca.pem").write_text(orch.ca_pem)
+        projects = ('"*":\n  url: %s\n  token_file: pe-token\n  ca_cert_file: orch-ca.pem\n'
+                    'checkout:\n  log_path: /var/log/checkout/app.log\n'
+                    'billing:\n  routing_rules: |\n    - name: jobs\n      match: {service: jobs}\n'
+                    '      task: billing::missing\n' % orch.url)
+        result = run_check(write_config(config_dir, redis_url, projects=projects))
+    out = result.stdout
+    assert "redis redis://127.0.0.1" in out and "reachable" in out
+    assert "project checkout: Test passed" in out and "project *: Test passed" in out
+    assert "project billing: Routing rules:" in out and "billing::missing" in out
+    assert result.returncode == 1 and "check FAILED" in out  # the rule's task and Sentry (not running here)
+    assert "tok-check" not in out + result.stderr
+
+
+def test_an_invalid_file_is_exit_2_with_the_keys(config_dir, redis_url):
+    result = run_check(write_config(config_dir, redis_url, projects='checkout:\n  url: http://x\n'))
+    assert result.returncode == 2 and "projects.checkout.url" in result.stderr
