@@ -8,8 +8,9 @@ exactly twice), `net/` over the task's own /proc/<pid>/net (/proc/net is a link 
 /proc/<pid>/mounts, `var/log`, `opt` and `etc/resolv.conf` over theirs, and `bin/` goes
 first on PATH (fake dmesg, ss, ps, df, systemctl, ...). All of it inside a private mount
 namespace (`unshare -m`), so the machine itself is untouched. `_base/` is a healthy node;
-a scenario holds only what differs. `scenario.json` names the event time, the log, the
-expected cause codes and what must not be raised.
+a scenario holds only what differs (and lists under `remove` the base files it lacks).
+`scenario.json` names the event time, the log, the expected cause codes and what must
+not be raised.
 """
 import json
 import os
@@ -164,6 +165,8 @@ def run(scenario: Scenario, workdir: str, params: Optional[Dict[str, Any]] = Non
     merged = os.path.join(workdir, "node")
     _overlay(BASE, merged)
     _overlay(scenario.path, merged)
+    for rel in scenario.manifest.get("remove", []):  # base files this node does not have
+        os.unlink(os.path.join(merged, rel))
     for d in ("bin",):
         for f in os.listdir(os.path.join(merged, d)):
             os.chmod(os.path.join(merged, d, f), 0o755)

@@ -360,6 +360,43 @@ def db_pool_exhausted(n):
             "expect": expect(("app-db-connections-exhausted", "critical"))}
 
 
+@scenario
+def mysql_refused_php(n):
+    n["app"] = "raw"
+    n["log_path"] = "/var/log/app/laravel.log"
+    n["applog"] = traffic("nginx", -900, -60) + [(EV + off, "[2026-11-21 03:%02d:%02d] production.ERROR: SQLSTATE[HY000] [2002] Connection refused (SQL: select * from `orders` where `id` = %d limit 1) {\"exception\":\"[object] (Illuminate\\\\Database\\\\QueryException(code: 2002))\"}"
+                                                      % ((12 * 60 + 45 + off) // 60, (12 * 60 + 45 + off) % 60, 4000 + off)) for off in range(-50, 10, 5)]
+    return {"description": "MySQL on db02 stopped; the Laravel app gets SQLSTATE[HY000] [2002] Connection refused.",
+            "expect": expect(("app-connection-refused", "critical"))}
+
+
+@scenario
+def no_route_to_host_go(n):
+    n["app"] = "go"
+    n["applog"] = traffic("go", -900, 60) + errors("go", range(-60, 10, 5), "publish failed: dial tcp 10.20.4.17:9092: connect: no route to host", "kafka/producer.go:211")
+    return {"description": "A firewall/routing change cut the path to the Kafka broker 10.20.4.17.",
+            "expect": expect(("app-network-unreachable", "critical"))}
+
+
+@scenario
+def failed_unit_list_format(n):
+    n["systemctl_text"] = ("  UNIT                  LOAD   ACTIVE SUB    DESCRIPTION\n"
+                           "● payments-sync.service loaded failed failed Payments ledger sync\n\n"
+                           "LOAD   = Reflects whether the unit definition was properly loaded.\n1 loaded units listed.\n")
+    n["applog"] = traffic("java", -900, 60) + errors("java", [-200, -90, -10], "Ledger sync is 600 s behind; refusing to settle order", "c.e.orders.settle.Settler")
+    return {"description": "A required sync unit is failed; systemctl answers in its unit-list layout (no timestamps).",
+            "expect": expect(("unit-failed", "warning"))}
+
+
+@scenario
+def puppet_report_without_summary(n):
+    n["puppet"] = {"last_run": -420, "changed": ["File[/etc/sysctl.d/60-net.conf]", "Exec[sysctl-reload]"], "failed": [], "status": "changed",
+                   "report_only": True}
+    n["applog"] = traffic("java", -900, 60) + errors("java", range(-400, 20, 20), "Request processing failed: java.net.SocketTimeoutException: Read timed out", "o.a.c.c.C.[.[localhost]")
+    return {"description": "Puppet changed a sysctl file 7 minutes before; only last_run_report.yaml is on disk.",
+            "expect": expect(("puppet-change", "warning"))}
+
+
 # --- disks and filesystems ------------------------------------------------------------------
 
 @scenario

@@ -72,6 +72,7 @@ correlate_app() {
             app-read-only-fs) sev=critical; msg="\"Read-only file system\" $count time(s)${RO_MOUNTS:+; read-only now: $RO_MOUNTS}" ;;
             app-db-connections-exhausted) [ "$count" -ge 3 ] && sev=critical; msg="connection pool / server connection limit hit $count time(s)${peer:+ ($peer)}" ;;
             app-crash) [ "$count" -ge 2 ] && sev=critical; msg="the application crashed (segfault/panic) $count time(s)" ;;
+            app-network-unreachable) [ "$count" -ge 3 ] && sev=critical; msg="no route to host / network unreachable $count time(s)${peer:+ to $peer}" ;;
             app-permission-denied) sev=info; [ "$count" -ge 3 ] && sev=warning; msg="permission denied $count time(s)" ;;
             *) continue ;;
         esac

@@ -14,6 +14,7 @@ mode == "summary" {
 }
 mode == "report" {
     if ($0 ~ /^status:/) p_status = $2
+    if ($0 ~ /^time: /) r_time = stamp(substr($0, 7))
     if ($0 ~ /^resource_statuses:/) { inrs = 1; next }
     if (inrs && $0 ~ /^[^ ]/) inrs = 0
     if (inrs && $0 ~ /^  [^ ]/) { r = $0; sub(/^  /, "", r); sub(/:[ ]*$/, "", r); gsub(/^["']|["']$/, "", r); next }
@@ -44,8 +45,10 @@ function pkg(t, act, name, tool) {
 }
 function when(t) { return t < ev ? span(ev - t) " before the event" : span(t - ev) " after the event" }
 END {
+    # a report without its summary: time and changes from the report itself
+    if (!p_time && r_time > 0) { p_time = int(r_time); p_changed = nch; p_failed = nfl; p_total = "?" }
     if (p_time) {
-        printf "puppet:   last run %s (%s), status %s, %d of %d resources changed, %d failed, config %s\n", iso_of(p_time), when(p_time), p_status == "" ? "?" : p_status, p_changed, p_total, p_failed, p_config
+        printf "puppet:   last run %s (%s), status %s, %d of %s resources changed, %d failed, config %s\n", iso_of(p_time), when(p_time), p_status == "" ? "?" : p_status, p_changed, p_total, p_failed, p_config
         for (i = 1; i <= nch && i <= 20; i++) print "  changed: " ch[i]
         for (i = 1; i <= nfl; i++) print "  failed:  " fl[i]
         for (i = 1; i <= nch && i <= 4; i++) cl = cl (i > 1 ? ", " : "") ch[i]

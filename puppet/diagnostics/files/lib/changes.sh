@@ -13,9 +13,11 @@ gather_changes() {
     CHANGES_IN="$WORK/changes_in"; : >"$CHANGES_IN"
     local d f
     PUPPET_DIR=""
-    for d in "${PUPPET_STATE_DIRS[@]}"; do [ -r "$d/last_run_summary.yaml" ] && { PUPPET_DIR=$d; break; }; done
+    for d in "${PUPPET_STATE_DIRS[@]}"; do
+        if [ -r "$d/last_run_summary.yaml" ] || [ -r "$d/last_run_report.yaml" ]; then PUPPET_DIR=$d; break; fi
+    done
     if [ -n "$PUPPET_DIR" ]; then
-        { echo "@@summary"; head -c 65536 "$PUPPET_DIR/last_run_summary.yaml"; echo
+        { if [ -r "$PUPPET_DIR/last_run_summary.yaml" ]; then echo "@@summary"; head -c 65536 "$PUPPET_DIR/last_run_summary.yaml"; echo; fi
           if [ -r "$PUPPET_DIR/last_run_report.yaml" ]; then echo "@@report"; head -c "$REPORT_READ_BYTES" "$PUPPET_DIR/last_run_report.yaml"; echo; fi
         } >>"$CHANGES_IN"
     fi

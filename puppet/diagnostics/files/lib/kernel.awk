@@ -6,9 +6,15 @@ function note(c, t, msg) {
 function when(t) { return t == "" ? "" : t < ev ? span(ev - t) " before the event" : span(t - ev) " after the event" }
 {
     t = $1; msg = $2; l = tolower(msg)
-    if (l ~ /killed process [0-9]+/) {
-        note("oom", t, msg)
-        if (match(msg, /[Kk]illed process [0-9]+ \([^)]*\)/)) { v = substr(msg, RSTART + 15, RLENGTH - 15); victim[++nv] = v; if (t >= ev - before && t <= ev + after) nearv = nearv (nearv == "" ? "" : ", ") v }
+    # "Killed process N (comm)"; kernels before 5.x also print "Kill process N (comm) score"
+    # first: one kill per victim pid.
+    if (match(l, /kill(ed)? process [0-9]+/)) {
+        pid = substr(l, RSTART, RLENGTH); sub(/.* /, "", pid)
+        if (!(pid in killed)) {
+            killed[pid] = 1
+            note("oom", t, msg)
+            if (match(msg, /[Kk]ill(ed)? process [0-9]+ \([^)]*\)/)) { v = substr(msg, RSTART, RLENGTH); sub(/^[Kk]ill(ed)? process /, "", v); victim[++nv] = v; if (t >= ev - before && t <= ev + after) nearv = nearv (nearv == "" ? "" : ", ") v }
+        }
         if (l ~ /memory cgroup out of memory/) cg[t >= ev - before ? "near" : "old"] = 1
         print "oom\t" t "\t" msg > oomfile
     } else if (l ~ /invoked oom-killer|out of memory|oom-kill:|oom_reaper/) print "oom\t" t "\t" msg > oomfile
@@ -18,10 +24,10 @@ function when(t) { return t == "" ? "" : t < ev ? span(ev - t) " before the even
     }
     if (l ~ /remounting filesystem read-only|filesystem has been shut down|shutting down filesystem|forced readonly|aborting journal/) { note("ro", t, msg); ro_boot = 1 }
     else if (l ~ /ext[234]-fs (error|warning)|xfs .*(corruption|metadata i\/o error)|btrfs (error|critical)|journal commit i\/o error|jbd2.*error/) note("fserr", t, msg)
-    if (l ~ /i\/o error, dev [a-z0-9]+|buffer i\/o error|blk_update_request: .*error|critical medium error|medium error|nvme[0-9]+: .*(timeout|controller is down|resetting controller)|ata[0-9.]+: (exception|failed command|hard resetting)|sense key/) note("ioerr", t, msg)
-    if (l ~ /nf_conntrack: .*table full, dropping packet/) note("conntrack", t, msg)
+    if (l ~ /i\/o error, dev [a-z0-9]+|buffer i\/o error|blk_update_request: .*error|print_req_error: .*error|critical medium error|medium error|nvme[0-9]+: .*(timeout|controller is down|resetting controller)|ata[0-9.]+: (exception|failed command|hard resetting)|sense key/) note("ioerr", t, msg)
+    if (l ~ /conntrack: .*table full, dropping packet/) note("conntrack", t, msg)
     if (l ~ /possible syn flooding on port/) { note("syn", t, msg); p = msg; sub(/.*[Pp]ort /, "", p); sub(/\. .*/, "", p); sub(/\.$/, "", p); synport = p }
-    if (l ~ /out of socket memory|tcp: out of memory/) note("tcpmem", t, msg)
+    if (l ~ /out of socket memory|tcp: out of memory|too many orphaned sockets/) note("tcpmem", t, msg)
     if (l ~ /neighbou?r table overflow/) note("neigh", t, msg)
     if (l ~ /soft lockup|hard lockup|rcu.*(self-detected stall|detected stalls)/) note("lockup", t, msg)
     if (l ~ /machine check|\[hardware error\]|edac .* (ue|ce) /) note("hw", t, msg)

@@ -1,3 +1,4 @@
+BEGIN { known = " " }
 function flush() {
     if (id == "") return
     at = ae > 0 ? btime + ae / 1000000 : ""
@@ -19,6 +20,15 @@ function flush() {
     id = state = sub_ = result = nr = ""; ae = ie = 0
 }
 /^$/ { flush(); next }
+# `systemctl --failed` / list-units layout (a systemctl that answered that instead): failed, time unknown
+/^[^=]*\.(service|socket|mount|timer) +loaded +failed +failed/ {
+    u = $1; if (u !~ /\./) u = $2
+    if (index(known, " " u " ") == 0) {
+        known = known u " "; nf++; printf "failed:    %s (from the unit list; time unknown)\n", u
+        fnd("warning", "unit-failed", "systemd", u " is failed (time unknown)", "")
+    }
+    next
+}
 { k = $0; sub(/=.*/, "", k); v = substr($0, length(k) + 2) }
 k == "Id" { id = v } k == "ActiveState" { state = v } k == "SubState" { sub_ = v } k == "Result" { result = v }
 k == "NRestarts" { nr = v } k == "ActiveEnterTimestampMonotonic" { ae = v + 0 } k == "InactiveEnterTimestampMonotonic" { ie = v + 0 }
