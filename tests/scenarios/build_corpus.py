@@ -168,7 +168,7 @@ def render_stat(n, sample, btime):
     c = n["cpu"]
     user, system, iow, steal = (int(total * c[k] / 100) for k in ("user", "system", "iowait", "steal"))
     idle = max(0, total - user - system - iow - steal)
-    base = [5231120, 1203, 1290331, 88123456, 40210, 0, 12033, 5120]
+    base = n.get("boot_counters") or [5231120, 1203, 1290331, 88123456, 40210, 0, 12033, 5120]
     if sample == 2:
         base = [base[0] + user, base[1], base[2] + system, base[3] + idle, base[4] + iow, 0, base[6], base[7] + steal]
     lines = ["cpu  %d %d %d %d %d %d %d %d 0 0" % tuple(base)]
@@ -486,6 +486,9 @@ def render(n):
         files["proc/vmstat.%d" % s] = render_vmstat(n, s)
         files["proc/diskstats.%d" % s] = render_diskstats(n, s)
         files["net/netstat.%d" % s] = render_netstat(n, s)
+    if n.get("static_stat"):  # one copied /proc/stat: both samples read the same file
+        files["proc/stat"] = files.pop("proc/stat.1")
+        del files["proc/stat.2"]
     files["proc/meminfo"] = render_meminfo(n)
     l1, l5, l15 = n["load"]
     files["proc/loadavg"] = "%.2f %.2f %.2f %d/%d 3312311\n" % (l1, l5, l15, n["procs_running"], n["threads"])

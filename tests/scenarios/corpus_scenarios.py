@@ -199,6 +199,17 @@ def noisy_neighbour_steal(n):
 
 
 @scenario
+def steal_from_a_static_snapshot(n):
+    # /proc/stat copied once (no second sample): only the shares since boot are left.
+    n["static_stat"] = True
+    n["boot_counters"] = [3012331, 1203, 801233, 2012331, 20210, 0, 9033, 3123311]
+    n["psi"]["cpu"] = (31.0, 0.0)
+    n["applog"] = traffic("java", -900, 60, 10) + errors("java", range(-120, 30, 9), "Request processing failed: java.net.SocketTimeoutException: Read timed out", "o.a.c.c.C.[.[localhost]")
+    return {"description": "Noisy neighbour seen through a one-shot /proc/stat: 35 % of CPU time since boot was stolen.",
+            "expect": expect(("cpu-steal", "critical"))}
+
+
+@scenario
 def cpu_runaway_saturation(n):
     n["cpu"] = {"user": 93, "system": 6, "iowait": 0, "steal": 0}
     n["procs_running"] = 27
