@@ -541,5 +541,6 @@ def test_module_ships_in_the_sdist(tmp_path):
     with tarfile.open(str(sdist)) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for path in ("puppet/diagnostics/metadata.json", "puppet/diagnostics/tasks/collect.json",
-                 "puppet/diagnostics/tasks/collect.sh", "puppet/diagnostics/README.md", "LICENSE", "README.md"):
+                 "puppet/diagnostics/tasks/collect.sh", "puppet/diagnostics/README.md", "LICENSE", "README.md") + \
+            tuple("puppet/diagnostics/files/lib/" + f for f in os.listdir(LIB)):
         assert path in names, path
