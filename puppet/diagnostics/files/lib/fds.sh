@@ -5,19 +5,20 @@
 
 readonly FD_CANDIDATES=8   # processes (largest fd tables) whose fds are counted
 
-# Largest fd tables from /proc/<pid>/status FDSize (cheap), then real counts and limits.
+# Candidates: the fd tables (FDSize, cheap) largest against their own soft limit, all
+# processes in two greps; then their real open fds are counted.
 gather_fds() {
     FD_TOP="$WORK/fd_top"; : >"$FD_TOP"
-    local pid name fds limit line
-    cat /proc/[0-9]*/status 2>/dev/null | awk '$1 == "Name:" { n = $2 } $1 == "Pid:" { p = $2 } $1 == "FDSize:" { print $2, p, n }' |
+    local pid name fds limit
+    { grep -H '^FDSize:' /proc/[0-9]*/status; grep -H '^Name:' /proc/[0-9]*/status; grep -H '^Max open files' /proc/[0-9]*/limits; } 2>/dev/null |
+        awk -F ':' '{ split($1, p, "/"); pid = p[3] }
+            $2 == "FDSize" { size[pid] = $3 + 0 } $2 == "Name" { v = $3; gsub(/^[ \t]+/, "", v); nm[pid] = v }
+            $2 ~ /^Max open files/ { split($2, f, / +/); lim[pid] = f[4] }
+            END { for (q in size) if (size[q] >= 64 && lim[q] + 0 > 0) printf "%.3f %s %s %s\n", size[q] / lim[q], q, lim[q], nm[q] }' |
         sort -rn | head -n "$FD_CANDIDATES" >"$WORK/fd_cand"
-    while read -r _ pid name; do
+    while read -r _ pid limit name; do
         fds=(/proc/"$pid"/fd/*)
         [ -e "${fds[0]}" ] || continue
-        limit=""
-        while IFS= read -r line; do
-            case $line in "Max open files"*) read -r limit _ <<<"${line#Max open files}"; break ;; esac
-        done <"/proc/$pid/limits"
         printf '%s\t%s\t%s\t%s\n' "${#fds[@]}" "${limit:-?}" "$pid" "$name" >>"$FD_TOP"
     done <"$WORK/fd_cand"
 }
