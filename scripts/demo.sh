@@ -5,9 +5,11 @@
 # - the webhook gateway on project `payments` (an internal integration's alert rule makes
 #   Sentry's worker POST a signed webhook to `sentry-autodiag gateway`; its worker writes
 #   the note through Sentry's REST API);
-# with routing by the `service` tag to two logs, Prometheus + node_exporter for the
-# metrics table, and real conditions staged on the demo "node" (this machine) for the
-# findings. Prints both notes. Second runs reuse everything and take seconds.
+# with the log chosen by a routing rule (checkout: service=api → api.log) and by the alert
+# rule's own form (payments: worker.log), Prometheus + node_exporter for the metrics table,
+# and real conditions staged on the demo "node" (this machine) for the findings. Prints both
+# notes and renders the gateway's to a PNG. Second runs reuse everything (~20 s).
+# `make demo DEMO_DOCS=1` also refreshes docs/example-note.md and docs/example-note.png.
 # `make demo-stop` (scripts/demo.sh stop) stops what this script started, nothing else.
 # `scripts/demo.sh prepare` only sets up the instance (database, users, projects).
 # DEMO ONLY: nothing here is how production runs; see README for that.
@@ -22,9 +24,7 @@ PROMETHEUS_PORT=${DEMO_PROMETHEUS_PORT:-9090}
 EXPORTER_PORT=${DEMO_EXPORTER_PORT:-9100}
 GATEWAY_REDIS=redis://127.0.0.1:6379/5      # Sentry's demo instance uses db 3 (cache) and 4 (broker)
 NODES=web01.example.com,worker01.example.com
-LOG_DIR=/var/log/autodiag-demo
 EXPORTS=/var/lib/autodiag-demo/exports      # the near-full scratch filesystem (see node_namespace)
-CACHE_PORT=6390                             # the API's cache that refuses connections
 export SENTRY_CONF="$VAR/conf"
 export PYTHONPATH="$ROOT/demo${PYTHONPATH:+:$PYTHONPATH}"
 SENTRY="$ROOT/.venv/bin/sentry"
@@ -113,7 +113,7 @@ if [ ! -f "$VAR/upgraded" ]; then
     touch "$VAR/upgraded"
 fi
 say "admin user, team 'ops', projects 'checkout' and 'payments', API token, the gateway's internal integration"
-DEMO_STATE="$VAR/state.json" DEMO_SECRETS_DIR="$VAR/gateway" \
+DEMO_ROOT="$ROOT" DEMO_STATE="$VAR/state.json" DEMO_SECRETS_DIR="$VAR/gateway" \
     DEMO_GATEWAY_WEBHOOK="http://127.0.0.1:$GATEWAY_PORT/webhook/sentry" \
     "$SENTRY" exec "$ROOT/demo/autodiag_demo/setup_instance.py" >>"$VAR/setup.log" 2>&1 \
     || die "instance set-up failed; see $VAR/setup.log"
@@ -153,35 +153,14 @@ for name in "${SERVICES[@]}"; do
         gateway|gateway-worker) watched=("$ROOT/src" "$ROOT/demo" "$VAR/gateway/gateway.yaml") ;;
         *) watched=("$ROOT/src" "$ROOT/demo" "$ROOT/puppet") ;;
     esac
-    if [ ${#watched[@]} -gt 0 ] && alive "$name" \
-        && [ -n "$(find "${watched[@]}" -newer "$VAR/$name.pid" -type f -print -quit)" ]; then
-        say "restarting $name (its code or configuration changed since it started)"
-        stop_service "$name"
+    if [ ${#watched[@]} -gt 0 ] && alive "$name"; then
+        changed=$(find "${watched[@]}" -newer "$VAR/$name.pid" -type f ! -name '*.pyc' -print -quit)
+        if [ -n "$changed" ]; then
+            say "restarting $name (${changed#"$ROOT/"} changed since it started)"
+            stop_service "$name"
+        fi
     fi
 done
-
-say "application logs on this 'node': $LOG_DIR/api.log (cache refusing connections), $LOG_DIR/worker.log (export volume full)"
-mkdir -p "$LOG_DIR"
-stamp() { date -d "$1" '+%Y-%m-%d %H:%M:%S,%3N'; }   # local time, as Python's logging writes it
-{
-    printf '%s INFO  [checkout.views] GET /api/cart/81721 200 in 14ms\n' "$(stamp '-6 min')"
-    printf '%s INFO  [checkout.payments] calling https://payments:s3cr3t-pw@pay.internal/api with api_key=sk_live_4242demo\n' "$(stamp '-5 min')"
-    printf '%s WARN  [checkout.cart] cache slow: GET cart:81719 took 950 ms (localhost:%s)\n' "$(stamp '-4 min')" "$CACHE_PORT"
-    for ago in '-3 min' '-2 min' '-75 sec' '-40 sec'; do
-        printf '%s ERROR [checkout.cart] cache unavailable, serving from the database: Error 111 connecting to localhost:%s. Connection refused.\n' "$(stamp "$ago")" "$CACHE_PORT"
-    done
-    printf '%s ERROR [django.request] Internal Server Error: /api/cart/81723\n' "$(stamp now)"
-    printf 'Traceback (most recent call last):\n  File "checkout/cart.py", line 41, in load_cart\n    raw = cache.get("cart:%%s" %% cart_id)\nredis.exceptions.ConnectionError: Error 111 connecting to localhost:%s. Connection refused.\n' "$CACHE_PORT"
-} >"$LOG_DIR/api.log"
-{
-    printf '%s INFO  [payments.tasks.export] settlement export 81721 written (412 KiB)\n' "$(stamp '-8 min')"
-    printf '%s WARN  [payments.tasks.export] %s is 97%% full\n' "$(stamp '-4 min')" "$EXPORTS"
-    for ago in '-3 min' '-2 min' '-1 min'; do
-        printf "%s ERROR [payments.tasks.export] export 81722 failed, retrying: [Errno 28] No space left on device: '%s/settlement-81722.csv'\n" "$(stamp "$ago")" "$EXPORTS"
-    done
-    printf '%s ERROR [celery.app.trace] Task payments.tasks.export_settlement[81723] raised unexpected: OSError(28)\n' "$(stamp now)"
-    printf "Traceback (most recent call last):\n  File \"payments/tasks/export.py\", line 88, in export_settlement\n    out.write(chunk)\nOSError: [Errno 28] No space left on device: '%s/settlement-81723.csv'\n" "$EXPORTS"
-} >"$LOG_DIR/worker.log"
 
 say "Prometheus on http://127.0.0.1:$PROMETHEUS_PORT scraping node_exporter on 127.0.0.1:$EXPORTER_PORT (Debian's packages)"
 if ! alive node-exporter; then
@@ -205,8 +184,12 @@ say "local PE orchestrator on https://localhost:$ORCH_PORT (generated CA, the re
 if ! alive orchestrator; then
     rm -f "$VAR/orch-ready"
     free_port "$ORCH_PORT" "local orchestrator" DEMO_ORCH_PORT
-    start_service orchestrator unshare -m --propagation private "$ROOT/scripts/demo.sh" _node \
-        "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODES" \
+    node=(unshare -m --propagation private "$ROOT/scripts/demo.sh" _node)
+    if ! unshare -m --propagation private true 2>/dev/null; then
+        say "no private mount namespace here (unshare -m refused): no near-full scratch filesystem on the node"
+        node=()
+    fi
+    start_service orchestrator "${node[@]}" "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODES" \
         --token-file "$VAR/orch-token" --ca-out "$VAR/orch-ca.pem" --ready-file "$VAR/orch-ready"
     wait_port "$ORCH_PORT" "the local orchestrator" 30
 fi

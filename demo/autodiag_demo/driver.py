@@ -35,10 +35,12 @@ def api(session, method, path, **kwargs):
 
 
 def ensure_rule(session, project_path, name, action):
-    """The rule "A new issue is created → <action>", created once; returns its id."""
+    """The rule "A new issue is created → <action>", created once (again when its action
+    changed); returns its id."""
     for rule in api(session, "GET", project_path + "/rules/"):
         if rule.get("name") == name:
-            if rule.get("actions") and rule["actions"][0].get("service") == action.get("service"):
+            if rule.get("actions") and all(rule["actions"][0].get(k) == v for k, v in action.items()
+                                           if k != "hasSchemaFormConfig"):
                 say("alert rule '%s' exists" % name)
                 return rule["id"]
             api(session, "DELETE", "%s/rules/%s/" % (project_path, rule["id"]))
@@ -51,18 +53,25 @@ def ensure_rule(session, project_path, name, action):
 
 
 def service_action(service):
-    """"Send a notification via <service>": the plugin's slug, or the internal integration's
-    slug (Sentry then sends the integration an `event_alert` webhook)."""
+    """"Send a notification via <service>": the plugin as a notification service."""
     return {"id": "sentry.rules.actions.notify_event_service.NotifyEventServiceAction", "service": service}
 
 
-def send_event(var, project_id, kind, node, run):
+def integration_action(install_uuid, settings):
+    """"Send a notification via <integration>" with the integration's per-rule form filled in:
+    Sentry POSTs the settings to the gateway to check them when the rule is saved, then sends
+    them in every `event_alert` webhook of this rule (data.issue_alert.settings)."""
+    return {"id": "sentry.rules.actions.notify_event_sentry_app.NotifyEventSentryAppAction",
+            "hasSchemaFormConfig": True, "sentryAppInstallationUuid": install_uuid, "settings": settings}
+
+
+def send_event(var, project_id, kind, node, run, event_time):
     """Starts send_event.py (`sentry exec`) for one error; returns (process, result file)."""
     out = os.path.join(var, "event-%s.json" % kind)
     if os.path.exists(out):
         os.unlink(out)
     env = dict(os.environ, DEMO_PROJECT_ID=str(project_id), DEMO_KIND=kind, DEMO_NODE=node, DEMO_EVENT=out,
-               DEMO_RUN=run)
+               DEMO_RUN=run, DEMO_EVENT_TIME="%.3f" % event_time)
     return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "sentry"), "exec",
                              os.path.join(os.path.dirname(__file__), "send_event.py")], env=env), out
 
@@ -121,14 +130,21 @@ def main():
         say("  sentry-autodiag check: %s" % line)
     if check.returncode != 0:
         raise SystemExit("[demo] the gateway's configuration check failed (above)")
-    gateway_rule = ensure_rule(session, payments, GATEWAY_RULE, service_action(state["app_slug"]))
+    say("gateway path: the alert rule's own form sets %s (the gateway checks it when Sentry saves the rule)"
+        % ", ".join("%s=%s" % (f["name"], f["value"]) for f in scenario.RULE_SETTINGS))
+    gateway_rule = ensure_rule(session, payments, GATEWAY_RULE,
+                               integration_action(state["app_install_uuid"], scenario.RULE_SETTINGS))
 
-    run = str(int(time.time()))
+    event_time = time.time()
+    run = str(int(event_time))
+    say("application logs on the 'node': %s (the cache refusing connections), %s (the export volume full)"
+        % (scenario.API_LOG, scenario.WORKER_LOG))
+    scenario.stage_logs(event_time)
     say("sending a redis ConnectionError (service=api, server_name=%s) into 'checkout' and an OSError ENOSPC "
         "(service=worker, server_name=%s) into 'payments' through Sentry's processing pipeline"
         % (scenario.API_NODE, scenario.WORKER_NODE))
-    started = [send_event(var, state["project_id"], "api", scenario.API_NODE, run),
-               send_event(var, state["gateway_project_id"], "worker", scenario.WORKER_NODE, run)]
+    started = [send_event(var, state["project_id"], "api", scenario.API_NODE, run, event_time),
+               send_event(var, state["gateway_project_id"], "worker", scenario.WORKER_NODE, run, event_time)]
     groups = {}
     for (process, out), label in zip(started, ("plugin", "gateway")):
         if process.wait() != 0 or not json.load(open(out)).get("group_id"):
@@ -158,9 +174,11 @@ def main():
     say("  gateway alert rule:        %s/organizations/%s/alerts/rules/%s/%s/"
         % (web, org, state["gateway_project"], gateway_rule))
     for label in ("plugin", "gateway"):
-        say("  the %s's note (JSON):  %s/api/0/issues/%s/comments/" % (label.ljust(7), web, groups[label]))
+        say("  %-26s %s/api/0/issues/%s/comments/" % ("the %s's note (JSON):" % label, web, groups[label]))
     say("the issue pages are not linked: they read events through Snuba, which cannot run here")
-    say("the notes rendered outside Sentry's UI: %s" % picture)
+    say("the gateway's note rendered outside Sentry's UI (mistune + headless Chromium): %s" % picture)
+    if os.environ.get("DEMO_DOCS") == "1":
+        say("docs/example-note.md and docs/example-note.png were refreshed from this run")
     say("stop everything with: make demo-stop")
 
 

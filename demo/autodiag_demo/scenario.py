@@ -4,14 +4,18 @@ Why one module: both front ends take the same settings (settings.FIELDS), so the
 form values and the gateway's YAML project entry are built here from one description and
 cannot drift apart.
 
-Two kinds of errors, routed by the event's `service` tag to two logs (issue 14):
+Two kinds of errors, each diagnosed with its own log:
 - service=api    (project checkout, node web01, the plugin): the API's cache on
-  localhost:6390 refuses connections; nothing listens there on the node;
+  localhost:6390 refuses connections; nothing listens there on the node. The log path
+  comes from the project's routing rules (issue 14: service=api → api.log, worker → worker.log);
 - service=worker (project payments, node worker01, the gateway): the export volume
   /var/lib/autodiag-demo/exports is full (a real near-full ext4 scratch filesystem in the
-  demo orchestrator's private mount namespace, see scripts/demo.sh).
+  demo orchestrator's private mount namespace, see scripts/demo.sh). The log path comes
+  from the alert rule's own settings (issue 13: the integration's per-rule form); the
+  gateway's project entry has no routing rules, which would take precedence over it.
 Both "nodes" are this machine, as the demo's local orchestrator runs the real task here.
 """
+import datetime
 import json
 import os
 
@@ -34,31 +38,34 @@ ROUTING_RULES = """\
 """ % (API_LOG, WORKER_LOG)
 
 
-def project_settings(orch_url, prometheus_url, log_path=""):
+def project_settings(orch_url, prometheus_url, routing=True):
     """The settings both front ends get (secrets excluded: each front end stores those its way).
 
-    log_path is the project's default, used when no routing rule matches. coalesce_window
+    The project's own log path is empty: a routing rule or the alert rule chooses it. coalesce_window
     0: every demo run writes a leader's note with its own report, not a "Shared diagnosis"
     pointing at the previous run's issue.
     """
     return {
         "url": orch_url, "environment": "production", "task": "diagnostics::collect",
-        "log_path": log_path, "log_lines": 30, "node_tag": "server_name", "sentry_environments": "production",
+        "log_path": "", "log_lines": 30, "node_tag": "server_name", "sentry_environments": "production",
         "min_level": "error", "job_timeout": 120, "coalesce_window": 0,
-        "routing_rules": ROUTING_RULES,
+        "routing_rules": ROUTING_RULES if routing else "",
         "metrics_url": prometheus_url, "metrics_node_label": "instance", "metrics_node_value": "{certname}:9100",
     }
+
+
+# The gateway path's alert rule form (deploy/alert-rule-action-schema.json), as the alert
+# editor sends it; Sentry asks the gateway to check it when the rule is saved.
+RULE_SETTINGS = [{"name": "log_path", "value": WORKER_LOG}, {"name": "log_lines", "value": "30"}]
 
 
 def gateway_config(var, sentry_url, org, gateway_port, redis_url, orch_url, prometheus_url, project):
     """The gateway's YAML file (written as JSON, which is YAML); secrets by file path only.
 
-    The project entry holds the log path: the routing rules' (service=worker → worker.log),
-    and the same path as the project's default. A log path chosen per alert rule (issue 13)
-    would instead arrive with the webhook as that rule's setting; this entry then stays the
-    default it falls back to.
+    The log path is not here: it arrives with each webhook as the alert rule's own setting
+    (RULE_SETTINGS); this entry holds what every rule of the project shares.
     """
-    settings = project_settings(orch_url, prometheus_url, log_path=WORKER_LOG)
+    settings = project_settings(orch_url, prometheus_url, routing=False)
     settings.update({"token_file": os.path.join(var, "orch-token"), "ca_cert_file": os.path.join(var, "orch-ca.pem")})
     gw = os.path.join(var, "gateway")
     return {
@@ -68,6 +75,49 @@ def gateway_config(var, sentry_url, org, gateway_port, redis_url, orch_url, prom
         "gateway": {"listen": "127.0.0.1:%d" % gateway_port, "redis_url": redis_url, "log_format": "text"},
         "projects": {project: settings},
     }
+
+
+def _stamp(when):
+    """Local time, as Python's logging writes it (the task reads zone-less stamps as node time)."""
+    moment = datetime.datetime.fromtimestamp(when)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + ",%03d" % (moment.microsecond // 1000)
+
+
+def stage_logs(event_time):
+    """The two application logs, written just before the events are sent: their last error
+    is the event itself (same time), the earlier ones the minutes that led to it."""
+    os.makedirs(LOG_DIR, exist_ok=True)
+    t = lambda seconds_before: _stamp(event_time - seconds_before)  # noqa: E731
+    cache = "Error 111 connecting to localhost:%d. Connection refused." % CACHE_PORT
+    api = [
+        "%s INFO  [checkout.views] GET /api/cart/81721 200 in 14ms" % t(360),
+        "%s INFO  [checkout.payments] calling https://payments:s3cr3t-pw@pay.internal/api with "
+        "api_key=sk_live_4242demo" % t(300),
+        "%s WARN  [checkout.cart] cache slow: GET cart:81719 took 950 ms (localhost:%d)" % (t(240), CACHE_PORT),
+    ] + ["%s ERROR [checkout.cart] cache unavailable, serving from the database: %s" % (t(ago), cache)
+         for ago in (180, 120, 75, 40)] + [
+        "%s ERROR [django.request] Internal Server Error: /api/cart/81723" % t(0),
+        "Traceback (most recent call last):",
+        '  File "checkout/cart.py", line 41, in load_cart',
+        '    raw = cache.get("cart:%s" % cart_id)',
+        "redis.exceptions.ConnectionError: " + cache,
+    ]
+    enospc = "[Errno 28] No space left on device: '%s/settlement-%%d.csv'" % EXPORTS
+    worker = [
+        "%s INFO  [payments.tasks.export] settlement export 81721 written (412 KiB)" % t(480),
+        "%s WARN  [payments.tasks.export] %s is 97%% full" % (t(240), EXPORTS),
+    ] + ["%s ERROR [payments.tasks.export] export 81722 failed, retrying: %s" % (t(ago), enospc % 81722)
+         for ago in (180, 120, 60)] + [
+        "%s ERROR [celery.app.trace] Task payments.tasks.export_settlement[81723] raised unexpected: OSError(28)"
+        % t(0),
+        "Traceback (most recent call last):",
+        '  File "payments/tasks/export.py", line 88, in export_settlement',
+        "    out.write(chunk)",
+        "OSError: " + enospc % 81723,
+    ]
+    for path, lines in ((API_LOG, api), (WORKER_LOG, worker)):
+        with open(path, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
 
 
 def main():

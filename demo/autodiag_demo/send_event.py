@@ -3,7 +3,8 @@ processing pipeline where the ingest consumer would (processing store + save_eve
 the Celery broker), waits for its issue, and writes {"event_id", "group_id"} to $DEMO_EVENT.
 
 $DEMO_PROJECT_ID and $DEMO_KIND (api: a cache refusing connections, on checkout; worker:
-a full export volume, on payments) choose the project and the error; $DEMO_NODE the server.
+a full export volume, on payments) choose the project and the error; $DEMO_NODE the server; $DEMO_EVENT_TIME the time the
+error happened (the time of the last error line in the staged application log).
 """
 import json
 import os
@@ -57,7 +58,7 @@ project_id = int(os.environ["DEMO_PROJECT_ID"])
 kind = KINDS[os.environ.get("DEMO_KIND", "api")]
 node = os.environ.get("DEMO_NODE", "web01.example.com")
 run = os.environ.get("DEMO_RUN", uuid.uuid4().hex[:8])
-now = time.time()
+now = float(os.environ.get("DEMO_EVENT_TIME") or time.time())
 event_id = uuid.uuid4().hex
 exception = dict(kind["exception"], stacktrace={"frames": kind["frames"]})
 data = {

@@ -1,5 +1,6 @@
 """DEMO ONLY (run with `sentry exec`): admin user, team, the projects `checkout` (plugin
-path) and `payments` (gateway path), an API token, and the gateway's internal integration.
+path) and `payments` (gateway path), an API token, and the gateway's internal integration
+with its per-rule form (deploy/alert-rule-action-schema.json).
 
 Idempotent. Writes {"org", "project", "gateway_project", "app_slug", "api_token", …} as
 JSON to $DEMO_STATE (mode 0600). The integration is created as Settings → Developer
@@ -14,11 +15,14 @@ import sentry
 from sentry import options
 from sentry.models import (ApiToken, Organization, OrganizationMember, Project, SentryApp, SentryAppInstallation,
                            SentryAppInstallationToken, Team, User)
-from sentry.sentry_apps.apps import SentryAppCreator
+from sentry.sentry_apps.apps import SentryAppCreator, SentryAppUpdater
 
 EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
 PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "autodiag-demo")
 APP_NAME = "Puppet Autodiag (demo)"
+# The per-rule form (alert-rule-action) as the README tells admins to paste it. (`sentry
+# exec` gives the script no usable __file__, hence the repository root from the caller.)
+SCHEMA = json.load(open(os.path.join(os.environ["DEMO_ROOT"], "deploy", "alert-rule-action-schema.json")))
 
 
 def write_private(path, text):
@@ -38,16 +42,16 @@ def project(org, team, slug):
 
 
 def integration(org, user, webhook_url):
-    """The internal integration the gateway serves; its webhook URL follows the demo's port."""
+    """The internal integration the gateway serves, with the shipped per-rule form; its
+    webhook URL follows the demo's port."""
     app = SentryApp.objects.filter(owner_id=org.id, name=APP_NAME, status__in=[0, 1, 2]).first()
     if app is None:
         app = SentryAppCreator(name=APP_NAME, author="sentry-autodiag demo", organization_id=org.id,
                                is_internal=True, scopes=["event:read", "event:write"], events=[],
                                webhook_url=webhook_url, is_alertable=True, verify_install=False,
-                               schema={}).run(user=user, request=None)
-    elif app.webhook_url != webhook_url:
-        app.webhook_url = webhook_url
-        app.save()
+                               schema=SCHEMA).run(user=user, request=None)
+    elif app.webhook_url != webhook_url or app.schema != SCHEMA:
+        app = SentryAppUpdater(sentry_app=app, webhook_url=webhook_url, schema=SCHEMA).run(user=user)
     install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=org.id)
     token = SentryAppInstallationToken.objects.filter(sentry_app_installation=install).order_by("id").first()
     return app, token.api_token.token
@@ -83,4 +87,5 @@ if os.environ.get("DEMO_GATEWAY_WEBHOOK"):
     write_private(os.path.join(secrets_dir, "sentry-token"), app_token + "\n")
     write_private(os.path.join(secrets_dir, "client-secret"), app.application.client_secret + "\n")
     state["app_slug"] = app.slug
+    state["app_install_uuid"] = str(SentryAppInstallation.objects.get(sentry_app=app, organization_id=org.id).uuid)
 write_private(os.environ["DEMO_STATE"], json.dumps(state))
