@@ -22,6 +22,7 @@ def modules_dir():
     d = tempfile.mkdtemp(prefix="autodiag-modules-")
     os.symlink(os.path.join(ROOT, "puppet", "diagnostics"), os.path.join(d, "diagnostics"))
     os.symlink(os.path.join(ROOT, "tests", "modules", "sample"), os.path.join(d, "sample"))
+    os.symlink(os.path.join(ROOT, "puppet", "remediation"), os.path.join(d, "remediation"))
     yield d
     shutil.rmtree(d)
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 from . import orchestrator as oc
 from .report import NoteContext, md_text, render_failure, render_report
+from .report import render_remediation, render_remediation_guard
 from .targeting import NodeRejected
 
 FIRST_POLL = 0.5        # seconds after the job starts: a collect run usually takes < 1 s
@@ -178,3 +179,44 @@ def shared_note(leader_text: str, leader_short_id: str, leader_url: str, window_
     header = ("**Shared diagnosis**: this node was diagnosed for %s; new issues naming the same node within "
               "%d minutes share that job and its report.\n\n" % (link, window_minutes))
     return header + leader_text
+
+
+# --- remediation notes (remediation.py rules, the flow's `remediate` step) ----------------------
+
+REMEDIATION_HINTS = {
+    "remediation/not-allowed": "Add the service to the rule's allowed_services only if restarting it is safe; "
+                               "the task refuses anything else.",
+    "remediation/not-found": "The service is not installed on this node: narrow the rule's match or fix its "
+                             "service name.",
+    "remediation/not-active": "The service did not stay up after the restart: the cause is not one a restart "
+                              "fixes; look at the diagnosis above and the unit's journal.",
+    "remediation/restart-failed": "systemctl could not restart the service; see its journal on the node.",
+    "remediation/restart-timeout": "The restart took longer than timeout_seconds; raise it in the rule's params "
+                                   "or check the service's stop/start time.",
+    "not-permitted": "Give the remediation token's RBAC role Tasks → Run tasks → the rule's task on this node's "
+                     "group (and Job orchestrator → Start, stop and view jobs); keep it separate from the "
+                     "diagnostics role.",
+    "auth": "Create a new long-lived token for the remediation user and save it as the Remediation RBAC token.",
+    "unknown-task": "Deploy the remediation module to this Puppet environment (puppet code deploy).",
+}
+
+
+def switch_off_text(rule_label: str, live: bool) -> str:
+    how = ("delete %s from the Remediation rules setting (remediation_rules in the gateway config), or set "
+           "Remediation runs per node per hour to 0" % rule_label)
+    if live:
+        how += "; mode: dry-run (or removing mode: live) keeps it to a PE noop run"
+    return how + "."
+
+
+def note_for_remediation(node: str, rule, finding, status: str, result: str, rows, job=None,
+                         error_kind: Optional[str] = None) -> str:
+    """The audit note of a remediation that ran, would have run (dry run), or was refused."""
+    return render_remediation(node, rule.label(), rule.task, rule.mode, status, finding, rule.task_params(), result,
+                              rows, switch_off_text(rule.label(), rule.live), job=job,
+                              hint=REMEDIATION_HINTS.get(error_kind or ""))
+
+
+def note_for_remediation_guard(node: str, subject: str, reason: str) -> str:
+    """The one line of a remediation a guard stopped."""
+    return render_remediation_guard(node, subject, reason)

@@ -17,9 +17,9 @@ import json
 import logging
 import random
 import time
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import diagnosis, promsnapshot, routing
+from . import diagnosis, promsnapshot, remediation, routing
 from . import orchestrator as oc
 from .report import NoteContext
 from .settings import Settings
@@ -36,7 +36,10 @@ READ_TIMEOUT = 30.0
 EAGER_RETRY_SLEEP = 0.2        # eager (test) mode: a start retry waits at most this long in place
 METRICS_GRACE = 5.0            # seconds past the snapshot's budget before the note gives up waiting for it
 
-STEPS = ("start", "poll", "drain", "share")
+STEPS = ("start", "poll", "drain", "share", "remediate")
+REMEDIATION_JOB_TIMEOUT = 420  # seconds PE gives a remediation job (restart_service: up to 300 s + settle)
+REMEDIATION_WAIT = 90.0        # how long the remediate step follows its job before the note says "still running"
+REMEDIATION_POLL = 1.0
 SHARE_RETRY = 30.0             # seconds before a follower's note that could not be written is tried again
 
 
@@ -151,10 +154,14 @@ class Flow:
         logger.info("autodiag.note", extra={"group_id": issue.id, "outcome": outcome, "written": written})
 
     def _finish(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings, outcome: str,
-                queued_at: Optional[float] = None, lead: bool = True) -> None:
+                queued_at: Optional[float] = None, lead: bool = True,
+                remedy: Optional[Dict[str, Any]] = None) -> None:
         """The leader's end: its own note, the same note for every follower, then the next
-        waiting leader gets the freed slot."""
+        waiting leader gets the freed slot. `remedy`: the remediate step's arguments, when
+        remediation rules held for the event (followers never remediate)."""
         self._note(issue, diagnosis_id, text, settings, outcome, queued_at)
+        if remedy:
+            self.fe.later("remediate", remedy)
         if outcome.startswith("error-") or outcome in ("timeout", "storm-limit"):
             self.fe.incr("autodiag.diagnosis.failed", tags={"reason": outcome})
         if not lead:
@@ -240,7 +247,7 @@ class Flow:
     def start(self, project: Any, issue: Any, event_id: str, node: Optional[str] = None,
               rejection: Optional[Dict[str, str]] = None, since: Optional[str] = None, attempt: int = 1,
               queued_at: Optional[float] = None, lead: bool = False, route: Optional[Dict[str, Any]] = None,
-              overrides: Optional[Dict[str, Any]] = None) -> None:
+              overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None) -> None:
         """Joins or leads the node's diagnosis, waits for a slot, starts the PE job.
 
         `lead` is set once this issue is the node's leader (retries, waiting-queue restarts);
@@ -267,6 +274,8 @@ class Flow:
             step["route"] = route
         if overrides:
             step["overrides"] = overrides
+        if remedy:
+            step["remedy"] = remedy
 
         if not lead:
             try:
@@ -341,6 +350,8 @@ class Flow:
             poll["route"] = step["route"]
         if step.get("overrides"):
             poll["overrides"] = step["overrides"]
+        if step.get("remedy"):
+            poll["remedy"] = step["remedy"]
         if self.eager:
             return self.poll(**poll)
         self.fe.later("poll", poll, poll["interval"])
@@ -348,7 +359,7 @@ class Flow:
     def poll(self, project: Any, issue: Any, event_id: str, node: str, job: str, started: float,
              deadline: float, interval: Optional[float], failures: int = 0, polls: int = 0,
              queued_at: Optional[float] = None, lead: bool = True, route: Optional[Dict[str, Any]] = None,
-             overrides: Optional[Dict[str, Any]] = None) -> None:
+             overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None) -> None:
         """One look at the job; writes the notes when it is done, else schedules the next look."""
         ref = self.fe.issue(project, issue)
         if ref is None:
@@ -357,8 +368,11 @@ class Flow:
         diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
         ctx = _context(settings, node, job, route)
 
-        def finish(text, outcome):
-            return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead)
+        def finish(text, outcome, result=None):
+            after = dict(project=project, issue=issue, event_id=event_id, node=node, remedy=remedy, outcome=outcome,
+                         findings=remediation.carried_findings(result.report if result else None),
+                         **({"overrides": overrides} if overrides else {})) if remedy else None
+            return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead, after)
 
         while True:
             if self.eager and interval:
@@ -381,7 +395,8 @@ class Flow:
                                           "job-" + state.state)
                         # PE answers an unknown certname like a stopped agent: PuppetDB tells them apart
                         known = client.node_known(node) if diagnosis.is_not_connected(result) else None
-                        return finish(diagnosis.note_for_node(ctx, result, known=known), "job-" + result.state)
+                        return finish(diagnosis.note_for_node(ctx, result, known=known), "job-" + result.state,
+                                      result)
                     elif time.time() > deadline:
                         ctx = ctx._replace(metrics=self._snapshot(settings, diagnosis_id))
                         stopped = _stop(client, job)
@@ -400,7 +415,8 @@ class Flow:
                                                   job=job, started=started, deadline=deadline, interval=interval,
                                                   failures=failures, polls=polls, queued_at=queued_at, lead=lead,
                                                   **({"route": route} if route is not None else {}),
-                                                  **({"overrides": overrides} if overrides else {})),
+                                                  **({"overrides": overrides} if overrides else {}),
+                                                  **({"remedy": remedy} if remedy else {})),
                                      interval)
 
     def _settings(self, project: Any, overrides: Optional[Dict[str, Any]]) -> Settings:
@@ -424,6 +440,111 @@ class Flow:
                     self.fe.later("start", _upgrade(waiting))
         except Exception:
             logger.warning("autodiag.storm.drain-failed", exc_info=True)
+
+    # --- remediation (remediation.py): one decision per diagnosed issue, after its note -------
+
+    def remediate(self, project: Any, issue: Any, event_id: str, node: str, remedy: List[Dict[str, Any]],
+                  outcome: str, findings: Optional[List[Dict[str, Any]]] = None,
+                  overrides: Optional[Dict[str, Any]] = None, job: Optional[str] = None,
+                  started: Optional[float] = None) -> None:
+        """The rule the report's findings satisfy, its guards, the job (remediation token, PE
+        noop unless the rule is live) followed for at most REMEDIATION_WAIT, one audit note."""
+        ref = self.fe.issue(project, issue)
+        if ref is None:
+            return
+        settings = self._settings(project, overrides)
+        diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
+        rules, changed = remediation.resolve(settings.remediation_rules, remedy)
+        succeeded = outcome == "job-finished"
+        match = remediation.choose(rules, findings or [], succeeded)
+
+        def decided(tag: str, text: Optional[str], rule: Optional[remediation.Rule] = None, **log) -> None:
+            if text:
+                self.fe.write_note(ref, diagnosis_id + ":remediation", text, settings)
+            self.fe.incr("autodiag.remediation", tags={"outcome": tag})
+            logger.info("autodiag.remediation", extra=dict(log, group_id=ref.id, node=node, outcome=tag,
+                                                           rule=rule.label() if rule else None, job=job))
+
+        def guard(tag: str, subject: str, detail: Any = "", rule: Optional[remediation.Rule] = None) -> None:
+            decided(tag, diagnosis.note_for_remediation_guard(node, subject, remediation.guard_line(tag, detail)),
+                    rule)
+
+        if match is None:
+            if not succeeded and any(not r.after_failed for r in rules):
+                return guard("skipped-failed-diagnosis", ", ".join(r.label() for r in rules) + " applied to this "
+                             "event", outcome)
+            if changed and not rules:
+                return guard("skipped-rule-changed", "a remediation rule applied to this event")
+            return decided("no-match", None, findings=[f.get("code") for f in findings or []][:20])
+        rule = match.rule
+        subject = "%s matched finding %s" % (rule.label(), match.finding.get("code"))
+        if not settings.remediation_token:
+            return guard("skipped-no-token", subject, rule=rule)
+        if job is None:
+            try:
+                guards = remediation.Guards(self.fe.redis(), self._key("remediation"), project)
+                job = guards.recorded_job(diagnosis_id)  # a redelivered step follows the job it started
+                if job is None:
+                    if not guards.claim_issue(ref.id, diagnosis_id):
+                        return guard("skipped-issue-done", subject, rule=rule)
+                    taken = guards.take(node, diagnosis_id, settings.remediation_max_per_node,
+                                        settings.remediation_max_per_project)
+                    if taken != "ok":
+                        return guard("skipped-%s-limit" % taken, subject, rule=rule, detail=(
+                            settings.remediation_max_per_node if taken == "node"
+                            else settings.remediation_max_per_project))
+            except Exception:
+                logger.warning("autodiag.redis-unavailable", exc_info=True)
+                return guard("skipped-redis", subject, rule=rule)
+            if job is None:
+                try:
+                    with self.remediation_client(settings) as client:
+                        job = client.run_task(rule.task, rule.task_params(), noop=not rule.live,
+                                              environment=settings.environment, timeout=REMEDIATION_JOB_TIMEOUT,
+                                              description="Remediation (%s) for %s" % (
+                                                  rule.mode, self.fe.job_description(ref)),
+                                              userdata=self.fe.job_userdata(ref, event_id),
+                                              **scope_for(node, settings.pql_scope))
+                except (oc.OrchestratorError, NodeRejected) as exc:
+                    reason = getattr(exc, "reason", "rejected")
+                    return decided("error-" + reason, diagnosis.note_for_remediation(
+                        node, rule, match.finding, "not-started", exc.message, [], error_kind=reason), rule)
+                try:
+                    guards.remember_job(diagnosis_id, job)
+                except Exception:
+                    logger.warning("autodiag.redis-unavailable", exc_info=True)
+            started = time.time()
+            logger.info("autodiag.remediation.started", extra={"group_id": ref.id, "job": job, "node": node,
+                                                               "rule": rule.label(), "mode": rule.mode})
+        while True:
+            try:
+                with self.remediation_client(settings) as client:
+                    if client.job(job).done:
+                        result = remediation.outcome_of(client.job_node(job, node), rule.live)
+                        return decided(result.tag, diagnosis.note_for_remediation(
+                            node, rule, match.finding, result.status, result.message, result.rows, job,
+                            result.error_kind), rule)
+            except oc.OrchestratorError as exc:
+                if not exc.retryable:
+                    return decided("error-" + exc.reason, diagnosis.note_for_remediation(
+                        node, rule, match.finding, "pending", "Following the job failed: %s" % exc.message, [],
+                        job, exc.reason), rule)
+            if time.time() > (started or 0) + REMEDIATION_WAIT:
+                return decided("pending", diagnosis.note_for_remediation(
+                    node, rule, match.finding, "pending", "The job did not finish within %d s; its result is in "
+                    "PE (job %s)." % (REMEDIATION_WAIT, job), [], job), rule)
+            if not self.eager:
+                return self.fe.later("remediate", dict(
+                    project=project, issue=issue, event_id=event_id, node=node, remedy=remedy, outcome=outcome,
+                    findings=findings, job=job, started=started, **({"overrides": overrides} if overrides else {})),
+                    REMEDIATION_POLL)
+            time.sleep(REMEDIATION_POLL / 4)
+
+    @staticmethod
+    def remediation_client(settings: Settings) -> remediation.Client:
+        """The remediation token's client: never the diagnostics token."""
+        return remediation.Client(settings.url, settings.remediation_token, settings.ca_cert,
+                                  connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     def run(self, step: str, kwargs: Dict[str, Any]) -> None:
         """Runs one step by name (what a front end's queue task calls)."""

@@ -5,13 +5,13 @@ A front end turns its event (a Sentry `Event` in the plugin, the webhook's
 filters (environment, level), picks the routing rule (routing.py) and validates the
 node, and returns the arguments of the flow's first step, or None when the event is
 filtered out. Event data is attacker-controlled: only the validated certname, the event
-time and the matched rule's reference (the admin's index and name) leave this module.
+time and the matched rules' references (the admin's index and name) leave this module.
 """
 import datetime
 import re
 from typing import Any, Dict, NamedTuple, Optional
 
-from . import routing
+from . import remediation, routing
 from .settings import Settings
 from .targeting import NodeRejected, certname_for
 
@@ -116,4 +116,7 @@ def decide(settings: Settings, facts: EventFacts, project: Any, issue: Any,
              "rejection": rejection, "since": facts.timestamp, "queued_at": queued_at}
     if rule is not None:
         start["route"] = rule.ref()
+    remedies = remediation.event_candidates(getattr(settings, "remediation_rules", ()), facts)
+    if remedies:  # the remediation rules whose event conditions hold, by reference only
+        start["remedy"] = remedies
     return start

@@ -308,3 +308,55 @@ def render_metrics(metrics: Optional[Dict[str, Any]]) -> Tuple[List[str], Option
 
 
 _EVENT_MARK = "┃"
+
+
+# --- remediation (remediation.py, the flow's `remediate` step) ---------------------------------
+
+REMEDIATION_STATUS = {
+    "dry-run": "🧪 dry run (PE noop): nothing was changed",
+    "done": "✅ done",
+    "refused": "⛔ refused by the task on the node",
+    "failed": "❌ failed",
+    "not-run": "❌ could not run",
+    "pending": "⏳ still running",
+    "not-started": "⚠️ not started",
+}
+
+
+def render_remediation(node: str, rule_label: str, task: str, mode: str, status: str,
+                       finding: Dict[str, Any], params: Dict[str, Any], result: str,
+                       rows: List[Tuple[str, str, str]], switch_off: str, job: Optional[str] = None,
+                       hint: Optional[str] = None) -> str:
+    """The audit note of one remediation decision that ran (or would have run): what, why,
+    the result with the node's state before and after, and how to switch it off.
+    Task output and finding text are hostile: escaped, code-spanned and bounded."""
+    facts = [md_text(rule_label, 120), "task %s" % md_code(task), "mode %s" % md_code(mode)]
+    if job:
+        facts.append("PE job %s" % md_code(job))
+    lines = ["**Puppet remediation** for %s — %s" % (md_code(node), REMEDIATION_STATUS.get(status, md_text(status))),
+             " · ".join(facts), ""]
+    icon = SEVERITY_ICON.get(str(finding.get("severity")), "⚪")
+    message, _ = redact(str(finding.get("message", "")))
+    lines.append("**Why**: finding %s %s %s" % (md_code(finding.get("code", "?"), 64), icon, md_text(message, 400)))
+    shown = " · ".join("%s = %s" % (md_code(k, 64), md_code(v if isinstance(v, str) else json.dumps(v), 300))
+                       for k, v in sorted(params.items())) or "none"
+    lines.append("**Parameters** (fixed by the rule, never by the event): %s" % shown)
+    text, _ = redact(result)
+    lines.append("**Result**: %s" % md_text(text, 800))
+    if hint:
+        lines.append("**What to do**: %s" % md_text(hint, 600))
+    blocks = []
+    if rows:
+        table = [("property", "before", "after")] + [(k[:32], b[:60], a[:60]) for k, b, a in rows]
+        widths = [max(len(r[i]) for r in table) for i in range(3)]
+        body, _, _ = _untrusted_block("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                                                for r in table))
+        blocks.append("**State of the unit**\n" + fenced(body))
+    footer = ["**Switch it off**: " + md_text(switch_off, 600)]
+    return _assemble(lines, blocks, footer, MAX_NOTE_CHARS)
+
+
+def render_remediation_guard(node: str, subject: str, reason: str) -> str:
+    """One line: a remediation the rules asked for, and the guard that stopped it."""
+    return "**Puppet remediation** not run for %s — %s, but %s." % (md_code(node), md_text(subject, 300),
+                                                                    md_text(reason, 300))

@@ -20,7 +20,8 @@ QUEUE = "autodiag"
 
 
 def _schedule(step: str, kwargs: Dict[str, Any], countdown: float = 0) -> None:
-    task = {"start": start_diagnosis, "poll": poll_job, "drain": drain_waiting, "share": share_note}[step]
+    task = {"start": start_diagnosis, "poll": poll_job, "drain": drain_waiting, "share": share_note,
+            "remediate": remediate}[step]
     task.apply_async(kwargs=as_task_kwargs(kwargs), countdown=countdown, queue=QUEUE)
 
 
@@ -57,3 +58,10 @@ def drain_waiting(self, **kwargs) -> None:
 def share_note(self, **kwargs) -> None:
     """A follower's shared note whose first write failed (flow.share)."""
     _flow(self).run("share", kwargs)
+
+
+@instrumented_task(name="sentry_autodiag.tasks.remediate", queue=QUEUE, bind=True,
+                   soft_time_limit=60, time_limit=75, acks_late=True)
+def remediate(self, **kwargs) -> None:
+    """A diagnosed issue's remediation decision: guards, the job, one audit note (flow.remediate)."""
+    _flow(self).run("remediate", kwargs)
