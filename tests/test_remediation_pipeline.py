@@ -9,7 +9,7 @@ import uuid
 from unittest import mock
 
 import pytest
-from sentry.testutils.cases import TestCase
+from sentry.testutils.cases import APITestCase, TestCase
 
 from autodiag_case import AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
 from sentry_autodiag import remediation
@@ -253,3 +253,36 @@ class RemediationPipelineTest(AutoDiagCase, TestCase):
         with mock.patch.object(Guards, "take", side_effect=ConnectionError("redis down")):
             note = self.notes_of(send_event(self.project, python_error_event(server_name=NODE)))
         assert "Redis unavailable" in note and self.node.restarts() == []
+
+
+class RemediationSettingsApiTest(AutoDiagCase, APITestCase):
+    """The plugin form: the fields come from settings.FIELDS; rules are checked when saved."""
+
+    def setUp(self):
+        super().setUp()
+        self.login_as(self.user)
+        self.url = "/api/0/projects/%s/%s/plugins/autodiag/" % (self.organization.slug, self.project.slug)
+
+    def put(self, **values):
+        body = {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem}
+        body.update(values)
+        return self.client.put(self.url, data=body, format="json")
+
+    def test_rules_are_validated_and_the_token_never_shown(self):
+        response = self.put(remediation_rules='- name: x\n  params: {service: myapp, allowed_services: [myapp]}\n',
+                            remediation_max_per_node="99")
+        assert response.status_code == 400, response.content
+        errors = response.data["errors"]
+        assert "Rule 1 (x): finding: required" in errors["remediation_rules"]
+        assert "from 0 to 20" in errors["remediation_max_per_node"]
+        response = self.put(remediation_rules=json.dumps([dict(RULE, params=dict(RULE["params"], retries=1))]),
+                            remediation_token=self.orch.token)
+        assert response.status_code == 400
+        assert "declares no parameter retries" in str(response.data), response.data
+        response = self.put(remediation_rules=json.dumps([RULE]), remediation_token=self.orch.token)
+        assert response.status_code == 200, response.content
+        page = self.client.get(self.url)
+        fields = {f["name"]: f for f in page.data["config"]}
+        assert fields["remediation_token"]["hasSavedValue"] is True and fields["remediation_token"]["value"] is None
+        assert fields["remediation_rules"]["type"] == "textarea" and fields["remediation_max_per_project"]["help"]
+        assert self.orch.token not in page.content.decode().replace(self.orch.ca_pem, "")

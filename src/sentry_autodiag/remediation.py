@@ -384,3 +384,41 @@ def outcome_of(result: Optional[oc.NodeResult], live: bool) -> Outcome:
         status = "refused" if kind == "remediation/not-allowed" else "failed"
         return Outcome(status, status, message, rows, kind)
     return Outcome("not-run", "not-run", message, rows, kind)
+
+
+# --- checked against the tasks' metadata when the settings are saved ----------------------------
+
+
+def verify_tasks(rules: Tuple[Rule, ...], task_info, type_matches) -> None:
+    """Asks PE, with the remediation token, for each task a rule runs: it must exist, declare
+    every parameter the rule sets with a fitting type, get every required one, and support
+    noop when the rule is a dry run. `task_info(task)` raises ValueError saying why it
+    cannot answer. Raises RuleError naming the rule and key."""
+    cache: Dict[str, Any] = {}
+    for rule in rules:
+        where = "Rule %d (%s)" % (rule.index, rule.name)
+        if rule.task not in cache:
+            try:
+                cache[rule.task] = task_info(rule.task)
+            except ValueError as exc:
+                raise RuleError("%s: task: %s cannot be checked with the remediation token: %s"
+                                % (where, rule.task, exc))
+        info = cache[rule.task]
+        metadata = info.get("metadata") if isinstance(info, dict) else None
+        metadata = metadata if isinstance(metadata, dict) else {}
+        if not rule.live and metadata.get("supports_noop") is not True:
+            raise RuleError("%s: mode: the task %s does not support noop, so it cannot run as a dry run."
+                            % (where, rule.task))
+        declared = routing.declared_parameters(info)
+        given = dict(rule.params)
+        for name, value in rule.params:
+            if name not in declared:
+                raise RuleError("%s: params.%s: the task %s declares no parameter %s (it declares: %s)."
+                                % (where, name, rule.task, name, ", ".join(sorted(declared)) or "none"))
+            plain = list(value) if isinstance(value, tuple) else value
+            if declared[name] and not type_matches(declared[name], plain):
+                raise RuleError("%s: params.%s: %s does not fit the task's declared type %s."
+                                % (where, name, json.dumps(plain)[:100], declared[name][:200]))
+        for name, puppet_type in declared.items():
+            if puppet_type and not puppet_type.startswith("Optional[") and name not in given:
+                raise RuleError("%s: params.%s: required by the task %s." % (where, name, rule.task))

@@ -394,6 +394,7 @@ def check_together(values: Dict[str, Any]) -> None:
     if str(values.get("metrics_url") or "").startswith("http://") and any(
             values.get(k) for k in ("metrics_token", "metrics_user", "metrics_password")):
         raise ValueError("Prometheus URL: credentials are only sent over https; use an https URL or remove them.")
+    _check_remediation(values)
     rules = values.get("routing_rules") or None
     rules = rules if isinstance(rules, tuple) else routing.parse_rules(rules)  # Settings hold them parsed
     if not rules or not all(values.get(k) for k in ("url", "token", "ca_cert")):
@@ -416,6 +417,33 @@ def check_together(values: Dict[str, Any]) -> None:
             routing.verify_tasks(rules, values.get("task") or "diagnostics::collect", task_info, _type_matches)
         except routing.RuleError as exc:
             raise ValueError("Routing rules: %s" % exc)
+
+
+def _check_remediation(values: Dict[str, Any]) -> None:
+    """Remediation rules are checked against PE with the remediation token (the role that will
+    run them): each task exists, takes the rule's parameters, and supports noop for dry runs."""
+    rules = values.get("remediation_rules") or None
+    rules = rules if isinstance(rules, tuple) else remediation.parse_rules(rules)
+    if not rules or not all(values.get(k) for k in ("url", "remediation_token", "ca_cert")):
+        return
+    environment = values.get("environment") or "production"
+    try:
+        client = orchestrator.OrchestratorClient(values["url"], values["remediation_token"], values["ca_cert"],
+                                                 connect_timeout=5, read_timeout=10)
+    except orchestrator.OrchestratorError as exc:
+        raise ValueError("Remediation rules cannot be checked: %s" % exc.message)
+
+    def task_info(task: str) -> Dict[str, Any]:
+        try:
+            return client.task_info(task, environment)
+        except orchestrator.OrchestratorError as exc:
+            raise ValueError(exc.message)
+
+    with client:
+        try:
+            remediation.verify_tasks(rules, task_info, _type_matches)
+        except remediation.RuleError as exc:
+            raise ValueError("Remediation rules: %s" % exc)
 
 
 def _type_matches(puppet_type: str, value: Any) -> bool:
