@@ -17,3 +17,11 @@ def test_routing_and_metrics_examples_validate():
     rules = routing.parse_rules(settings.clean_field("routing_rules", rules_text))
     assert [r.name for r in rules] == ["api", "workers", "scheduler", "noise"]
     assert settings.clean_field("metrics_queries", queries_text)
+
+
+def test_remediation_example_validates():
+    from sentry_autodiag import remediation
+
+    text = yaml_blocks()[2]
+    rules = remediation.parse_rules(settings.clean_field("remediation_rules", text))
+    assert [r.name for r in rules] == ["restart-myapp", "worker-live"]

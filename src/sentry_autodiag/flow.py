@@ -541,10 +541,10 @@ class Flow:
             time.sleep(REMEDIATION_POLL / 4)
 
     @staticmethod
-    def remediation_client(settings: Settings) -> remediation.Client:
+    def remediation_client(settings: Settings) -> oc.OrchestratorClient:
         """The remediation token's client: never the diagnostics token."""
-        return remediation.Client(settings.url, settings.remediation_token, settings.ca_cert,
-                                  connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+        return oc.OrchestratorClient(settings.url, settings.remediation_token, settings.ca_cert,
+                                     connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     def run(self, step: str, kwargs: Dict[str, Any]) -> None:
         """Runs one step by name (what a front end's queue task calls)."""

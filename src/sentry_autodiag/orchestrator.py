@@ -326,8 +326,9 @@ class OrchestratorClient:
     def run_task(self, task: str, params: Dict[str, Any], nodes: Optional[List[str]] = None,
                  query: Optional[str] = None, node_group: Optional[str] = None,
                  environment: str = "production", description: Optional[str] = None,
-                 timeout: Optional[int] = None, userdata: Optional[Dict[str, Any]] = None) -> str:
-        """POST /command/task → the job name.
+                 timeout: Optional[int] = None, userdata: Optional[Dict[str, Any]] = None,
+                 noop: bool = False) -> str:
+        """POST /command/task → the job name. `noop`: a dry run (the task must support it).
 
         `timeout` is a key only recent PE versions accept; a PE that answers validation-error
         naming it gets the request once more without it (the caller's own deadline still
@@ -341,6 +342,8 @@ class OrchestratorClient:
             body["description"] = description
         if userdata is not None:
             body["userdata"] = userdata
+        if noop:
+            body["noop"] = True
         if timeout is not None and not self.refuses_timeout:
             body["timeout"] = int(timeout)
         try:

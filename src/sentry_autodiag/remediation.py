@@ -344,24 +344,6 @@ def _plain(value: Any) -> str:
 # --- the job ----------------------------------------------------------------------------------
 
 
-class Client(oc.OrchestratorClient):
-    """The orchestrator client with PE's `noop` flag on the task request (a dry run)."""
-
-    _noop = False
-
-    def run_task(self, *args, noop: bool = False, **kwargs) -> str:
-        self._noop = noop
-        try:
-            return super().run_task(*args, **kwargs)
-        finally:
-            self._noop = False
-
-    def _request(self, method, path, body=None, **kwargs):
-        if self._noop and method == "POST" and path == "/command/task" and isinstance(body, dict):
-            body = dict(body, noop=True)
-        return super()._request(method, path, body, **kwargs)
-
-
 class Outcome(NamedTuple):
     status: str               # report.REMEDIATION_STATUS key
     tag: str                  # the metrics/log outcome
