@@ -104,6 +104,11 @@ chmod 700 "$VAR/gateway"
 PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 if ! "$PG_BIN/psql" -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='sentry_demo'" | grep -q 1; then
     "$PG_BIN/createdb" -h 127.0.0.1 -U postgres sentry_demo
+    rm -f "$VAR/upgraded"
+    # A new database numbers issues from 1 again: forget what the demo's Redis databases
+    # remember about earlier issues (Sentry's cache and the plugin's claims: 3, Celery: 4,
+    # the gateway: 5), or the new issue 1 would count as "already diagnosed".
+    for db in 3 4 5; do redis-cli -h 127.0.0.1 -p 6379 -n "$db" FLUSHDB >/dev/null; done
 fi
 "$PY" -m autodiag_demo.conf "$SENTRY_CONF" "$WEB_PORT"
 
