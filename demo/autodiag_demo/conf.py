@@ -30,6 +30,10 @@ SENTRY_WEB_OPTIONS = {{"workers": 2, "threads": 4}}
 # DEMO ONLY: Relay/Kafka/Snuba are not available here; see autodiag_demo/eventstream.py.
 SENTRY_EVENTSTREAM = "autodiag_demo.eventstream.SnubalessEventStream"
 SENTRY_USE_RELAY = False
+# DEMO ONLY: no self-reporting. Sentry's own SDK would send its errors and transactions to
+# the internal project on this instance, whose envelope endpoint needs Relay (403 here),
+# filling the logs with transport tracebacks. (SENTRY_PROJECT = None is a supported value.)
+SENTRY_PROJECT = None
 # DEMO ONLY: `sentry run cron` (Celery beat) runs just the jobs that work without Snuba:
 # send-ping records the workers' check-in (without it every page shows "Background workers
 # haven't checked in recently"), flush-buffers writes counters; the other jobs query Snuba,
