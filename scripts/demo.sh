@@ -159,7 +159,7 @@ for name in "${SERVICES[@]}"; do
         *) watched=("$ROOT/src" "$ROOT/demo" "$ROOT/puppet") ;;
     esac
     if [ ${#watched[@]} -gt 0 ] && alive "$name"; then
-        changed=$(find "${watched[@]}" -newer "$VAR/$name.pid" -type f ! -name '*.pyc' -print -quit)
+        changed=$(find "${watched[@]}" -newer "$VAR/$name.pid" -type f ! -name '*.pyc' ! -path '*.egg-info/*' -print -quit)
         if [ -n "$changed" ]; then
             say "restarting $name (${changed#"$ROOT/"} changed since it started)"
             stop_service "$name"

@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from autodiag_demo import scenario
+from autodiag_demo import render_note, scenario
 
 PLUGIN_RULE = "New issue → Puppet Auto-Diagnostics"
 GATEWAY_RULE = "New issue → Puppet Autodiag gateway"
@@ -117,6 +117,8 @@ def main():
     api(session, "POST", checkout + "/plugins/autodiag/")  # enable
     result = api(session, "POST", checkout + "/plugins/autodiag/", json={"test": True})
     say("Test Plugin: %s" % result.get("detail"))
+    say("plugin path: routing rules service=api → %s, service=worker → %s; metrics from Prometheus %s"
+        % (scenario.API_LOG, scenario.WORKER_LOG, os.environ["DEMO_PROMETHEUS_URL"]))
     plugin_rule = ensure_rule(session, checkout, PLUGIN_RULE, service_action("autodiag"))
 
     say("gateway path: internal integration '%s' → http://127.0.0.1:%s/webhook/sentry, config %s/gateway/gateway.yaml"
@@ -162,8 +164,6 @@ def main():
         print("-" * 78)
         with open(os.path.join(var, "note-%s.md" % label), "w") as fh:
             fh.write(notes[label])
-
-    from autodiag_demo import render_note
 
     picture = render_note.write(var, notes, groups, state)
     say("links that work on this demo instance (log in as %s / %s; loopback only):"

@@ -81,8 +81,8 @@ def write(var, notes, groups, state):
         "issues, as `GET /api/0/issues/{id}/comments/` returned them. Both \"nodes\" are the demo machine itself, "
         "with real conditions staged on it: the API's cache on localhost:%d is not running, and the export volume "
         "is a near-full scratch filesystem (the demo's application logs record the errors they caused). The other "
-        "findings describe the demo machine as it was: 2 CPUs busy with Sentry and tests, packages installed "
-        "minutes before, a recent boot. Secrets in the demo logs were masked on the node. A picture of the "
+        "findings are true of the demo machine at that moment (it runs Sentry and tests on 2 CPUs, and "
+        "its packages were installed shortly before). Secrets in the demo logs were masked on the node. A picture of the "
         "gateway's note, rendered outside Sentry's UI: [example-note.png](example-note.png)." % (today, CACHE_PORT),
         "",
         "## The gateway's note (project `%s`, service=worker, issue %s)" % (state["gateway_project"],
