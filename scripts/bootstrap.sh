@@ -143,7 +143,7 @@ INSTALLED_NOW=()
 apt_install redis-server shellcheck strace prometheus prometheus-node-exporter
 quiet_new_services
 # For the browser test only: when it cannot be installed that test says so and skips.
-if ! apt_install chromium chromium-driver 2>/dev/null; then
+if ! apt_install chromium chromium-driver fonts-noto-color-emoji 2>/dev/null; then
     say "warning: chromium could not be installed; the browser test will be skipped"
 fi
 setup_venv

@@ -100,7 +100,8 @@ def _header(ctx: NoteContext, status: str) -> List[str]:
     lines = ["**Puppet diagnostics** for %s — %s" % (md_code(ctx.node), status), " · ".join(facts)]
     if ctx.rule:
         lines.append("Routed by %s" % md_text(ctx.rule, 120))
-    return lines + [""]
+    # Markdown joins adjacent lines into one paragraph: two trailing spaces keep them apart.
+    return [line + "  " for line in lines[:-1]] + [lines[-1], ""]
 
 
 def _finding_line(finding: Dict[str, Any]) -> Tuple[str, int]:
@@ -136,13 +137,20 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
         findings = [f for f in report.get("findings") or [] if isinstance(f, dict)]
         if findings or jumps:
             lines.append("**Findings**")
-            for finding in findings[:MAX_FINDINGS]:
+            shown = findings[:MAX_FINDINGS]
+            # the node's findings come ranked by severity: a metric jump (a warning) goes
+            # after its critical and warning ones, before the informational ones
+            urgent = sum(1 for f in shown if f.get("severity") in ("critical", "warning"))
+            for i, finding in enumerate(shown):
+                if i == urgent:
+                    lines += jumps
                 line, n = _finding_line(finding)
                 masked += n
                 lines.append(line)
+            if urgent == len(shown):
+                lines += jumps
             if len(findings) > MAX_FINDINGS:
                 lines.append("- … %d more findings" % (len(findings) - MAX_FINDINGS))
-            lines += jumps
             lines.append("")
         else:
             lines += ["No findings: nothing stood out on the node.", ""]
