@@ -194,7 +194,9 @@ if ! alive orchestrator; then
         say "no private mount namespace here (unshare -m refused): no near-full scratch filesystem on the node"
         node=()
     fi
-    start_service orchestrator "${node[@]}" "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODES" \
+    # DEMO ONLY: the node's systemd is a stand-in (this machine runs none), see node-bin/systemctl
+    start_service orchestrator env PATH="$ROOT/demo/autodiag_demo/node-bin:$PATH" \
+        "${node[@]}" "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODES" \
         --token-file "$VAR/orch-token" --ca-out "$VAR/orch-ca.pem" --ready-file "$VAR/orch-ready"
     wait_port "$ORCH_PORT" "the local orchestrator" 30
 fi

@@ -97,6 +97,19 @@ def wait_notes(session, groups, var):
     return notes
 
 
+def wait_remediation_note(session, group_id, var):
+    """The audit note the remediation step writes after the diagnosis note."""
+    deadline = time.time() + NOTE_TIMEOUT
+    while time.time() < deadline:
+        for comment in api(session, "GET", "/issues/%s/comments/" % group_id):
+            if "Puppet remediation" in comment["data"].get("text", ""):
+                return comment["data"]["text"]
+        print(".", end="", flush=True)
+        time.sleep(1)
+    raise SystemExit("[demo] no remediation note after %d s on issue %s; see %s/worker.log"
+                     % (NOTE_TIMEOUT, group_id, var))
+
+
 def main():
     var = os.environ["DEMO_VAR"]
     state = json.load(open(os.path.join(var, "state.json")))
@@ -111,8 +124,9 @@ def main():
     say("plugin path: configuring the plugin on '%s' through PUT %s/plugins/autodiag/ (what the settings page does)"
         % (state["project"], checkout))
     settings = scenario.project_settings(os.environ["DEMO_ORCH_URL"], os.environ["DEMO_PROMETHEUS_URL"])
-    settings.update({"token": open(os.path.join(var, "orch-token")).read().strip(),
-                     "ca_cert": open(os.path.join(var, "orch-ca.pem")).read()})
+    orch_token = open(os.path.join(var, "orch-token")).read().strip()
+    settings.update({"token": orch_token, "ca_cert": open(os.path.join(var, "orch-ca.pem")).read(),
+                     "remediation_token": orch_token})
     api(session, "PUT", checkout + "/plugins/autodiag/", json={k: str(v) for k, v in settings.items()})
     api(session, "POST", checkout + "/plugins/autodiag/")  # enable
     result = api(session, "POST", checkout + "/plugins/autodiag/", json={"test": True})
@@ -165,7 +179,15 @@ def main():
         with open(os.path.join(var, "note-%s.md" % label), "w") as fh:
             fh.write(notes[label])
 
-    picture = render_note.write(var, notes, groups, state)
+    say("plugin path: the remediation rule's dry run on the same issue (audit note):")
+    remediation = wait_remediation_note(session, groups["plugin"], var)
+    print("-" * 78)
+    print(remediation)
+    print("-" * 78)
+    with open(os.path.join(var, "note-remediation.md"), "w") as fh:
+        fh.write(remediation)
+
+    picture = render_note.write(var, dict(notes, remediation=remediation), groups, state)
     say("links that work on this demo instance (log in as %s / %s; loopback only):"
         % (state["email"], state["password"]))
     say("  plugin settings page:      %s/settings/%s/projects/%s/plugins/autodiag/" % (web, org, state["project"]))

@@ -107,6 +107,12 @@ def write(var, notes, groups, state):
         notes["plugin"],
         "",
     ]
+    if notes.get("remediation"):
+        md += ["---", "", "## The remediation rule's audit note (the same plugin issue, a dry run)", "",
+               "The project's remediation rule (finding `unit-failed`/`unit-restarting`, service=api → restart "
+               "`api-cache`) ran `remediation::restart_service` as a PE noop job with its own token after the "
+               "diagnosis note; the demo node's systemd is a stand-in that reports the crashed cache unit.", "",
+               "---", "", notes["remediation"], ""]
     md_path = os.path.join(var, "example-note.md")
     with open(md_path, "w") as fh:
         fh.write("\n".join(md))

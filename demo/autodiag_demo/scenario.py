@@ -38,6 +38,18 @@ ROUTING_RULES = """\
 """ % (API_LOG, WORKER_LOG)
 
 
+# The plugin path's remediation rule (issue 15): the API's cache unit failed (the demo
+# node's systemd says so, see node-bin/systemctl) → restart it; a dry run (PE noop), as
+# every rule is until it says `mode: live`. The token is the orchestrator's: DEMO ONLY,
+# the local orchestrator has one token; in PE it is a separate role's.
+REMEDIATION_RULES = """\
+- name: restart the API cache
+  finding: [unit-failed, unit-restarting]
+  match: {service: api}
+  params: {service: api-cache, allowed_services: [api-cache]}
+"""
+
+
 def project_settings(orch_url, prometheus_url, routing=True):
     """The settings both front ends get (secrets excluded: each front end stores those its way).
 
@@ -50,6 +62,7 @@ def project_settings(orch_url, prometheus_url, routing=True):
         "log_path": "", "log_lines": 30, "node_tag": "server_name", "sentry_environments": "production",
         "min_level": "error", "job_timeout": 120, "coalesce_window": 0,
         "routing_rules": ROUTING_RULES if routing else "",
+        "remediation_rules": REMEDIATION_RULES if routing else "",
         "metrics_url": prometheus_url, "metrics_node_label": "instance", "metrics_node_value": "{certname}:9100",
     }
 

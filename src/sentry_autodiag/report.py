@@ -341,17 +341,18 @@ def render_remediation(node: str, rule_label: str, task: str, mode: str, status:
     facts = [md_text(rule_label, 120), "task %s" % md_code(task), "mode %s" % md_code(mode)]
     if job:
         facts.append("PE job %s" % md_code(job))
-    lines = ["**Puppet remediation** for %s — %s" % (md_code(node), REMEDIATION_STATUS.get(status, md_text(status))),
+    lines = ["**Puppet remediation** for %s — %s  " % (md_code(node), REMEDIATION_STATUS.get(status, md_text(status))),
              " · ".join(facts), ""]
     icon = SEVERITY_ICON.get(str(finding.get("severity")), "⚪")
     message, _ = redact(str(finding.get("message", "")))
-    lines.append("**Why**: finding %s %s %s" % (md_code(finding.get("code", "?"), 64), icon, md_text(message, 400)))
+    lines.append("**Why**: finding %s %s %s  " % (md_code(finding.get("code", "?"), 64), icon, md_text(message, 400)))
     shown = " · ".join("%s = %s" % (md_code(k, 64), md_code(v if isinstance(v, str) else json.dumps(v), 300))
                        for k, v in sorted(params.items())) or "none"
-    lines.append("**Parameters** (fixed by the rule, never by the event): %s" % shown)
+    lines.append("**Parameters** (fixed by the rule, never by the event): %s  " % shown)
     text, _ = redact(result)
     lines.append("**Result**: %s" % md_text(text, 800))
     if hint:
+        lines[-1] += "  "  # Markdown hard break: each item on its own line
         lines.append("**What to do**: %s" % md_text(hint, 600))
     blocks = []
     if rows:
