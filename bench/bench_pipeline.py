@@ -95,7 +95,7 @@ class PipelineBench(TestCase):
 
     def test_polls_per_job(self):
         """The poll schedule against tasks that take 1 s, 5 s and 30 s on the node."""
-        self.configure(task="diagnostics::collect")
+        self.configure(task="diagnostics::collect", coalesce_window=0)  # each its own job
         total_polls, total_seconds = 0, 0.0
         for i, seconds in enumerate((1, 5, 30)):
             self.orch.faults.slow_task = {"*": float(seconds)}
