@@ -399,24 +399,8 @@ def check_together(values: Dict[str, Any]) -> None:
     rules = rules if isinstance(rules, tuple) else routing.parse_rules(rules)  # Settings hold them parsed
     if not rules or not all(values.get(k) for k in ("url", "token", "ca_cert")):
         return
-    environment = values.get("environment") or "production"
-    try:
-        client = orchestrator.OrchestratorClient(values["url"], values["token"], values["ca_cert"],
-                                                 connect_timeout=5, read_timeout=10)
-    except orchestrator.OrchestratorError as exc:
-        raise ValueError("Routing rules cannot be checked: %s" % exc.message)
-
-    def task_info(task: str) -> Dict[str, Any]:
-        try:
-            return client.task_info(task, environment)
-        except orchestrator.OrchestratorError as exc:
-            raise ValueError(exc.message)
-
-    with client:
-        try:
-            routing.verify_tasks(rules, values.get("task") or "diagnostics::collect", task_info, _type_matches)
-        except routing.RuleError as exc:
-            raise ValueError("Routing rules: %s" % exc)
+    _verify_with_pe(values, "token", "Routing rules", routing.RuleError, lambda task_info: routing.verify_tasks(
+        rules, values.get("task") or "diagnostics::collect", task_info, _type_matches))
 
 
 def _check_remediation(values: Dict[str, Any]) -> None:
@@ -426,12 +410,19 @@ def _check_remediation(values: Dict[str, Any]) -> None:
     rules = rules if isinstance(rules, tuple) else remediation.parse_rules(rules)
     if not rules or not all(values.get(k) for k in ("url", "remediation_token", "ca_cert")):
         return
+    _verify_with_pe(values, "remediation_token", "Remediation rules", remediation.RuleError,
+                    lambda task_info: remediation.verify_tasks(rules, task_info, _type_matches))
+
+
+def _verify_with_pe(values: Dict[str, Any], token_field: str, what: str, rule_error, verify) -> None:
+    """Runs `verify(task_info)` against PE's task metadata with the token of `token_field` (the
+    role that will run the rules' tasks); every problem becomes a ValueError naming `what`."""
     environment = values.get("environment") or "production"
     try:
-        client = orchestrator.OrchestratorClient(values["url"], values["remediation_token"], values["ca_cert"],
+        client = orchestrator.OrchestratorClient(values["url"], values[token_field], values["ca_cert"],
                                                  connect_timeout=5, read_timeout=10)
     except orchestrator.OrchestratorError as exc:
-        raise ValueError("Remediation rules cannot be checked: %s" % exc.message)
+        raise ValueError("%s cannot be checked: %s" % (what, exc.message))
 
     def task_info(task: str) -> Dict[str, Any]:
         try:
@@ -441,9 +432,9 @@ def _check_remediation(values: Dict[str, Any]) -> None:
 
     with client:
         try:
-            remediation.verify_tasks(rules, task_info, _type_matches)
-        except remediation.RuleError as exc:
-            raise ValueError("Remediation rules: %s" % exc)
+            verify(task_info)
+        except rule_error as exc:
+            raise ValueError("%s: %s" % (what, exc))
 
 
 def _type_matches(puppet_type: str, value: Any) -> bool:
