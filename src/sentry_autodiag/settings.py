@@ -123,31 +123,23 @@ def _level(value):
     return value
 
 
-def _routing_rules(value):
-    """Kept as the admin wrote it (comments and all); parsed again when loaded (cached)."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, indent=2)
-    routing.parse_rules(text)  # raises RuleError (a ValueError) naming the rule and the key
-    return text.strip()
+def _kept_text(parse):
+    """A YAML/JSON text field (rules, queries) kept as the admin wrote it, comments and all,
+    once `parse` accepted it (raising a ValueError naming the rule and key); the value is
+    parsed again when settings are loaded (cached there)."""
+    def clean(value):
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else json.dumps(value, indent=2)
+        if text.strip():
+            parse(text)
+        return text.strip()
+    return clean
 
 
-def _remediation_rules(value):
-    """Kept as written, like the routing rules; parsed again when loaded (cached)."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, indent=2)
-    remediation.parse_rules(text)  # raises RuleError (a ValueError) naming the rule and the key
-    return text.strip()
-
-
-def _metrics_queries(value):
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, indent=2)
-    if text.strip():
-        promsnapshot.parse_queries(text)
-    return text.strip()
+_routing_rules = _kept_text(routing.parse_rules)
+_remediation_rules = _kept_text(remediation.parse_rules)
+_metrics_queries = _kept_text(promsnapshot.parse_queries)
 
 
 def _secret(value):
