@@ -107,16 +107,8 @@ def _parse_text(text: str) -> Tuple[Rule, ...]:
 
 
 def _parse_data(data: Any) -> Tuple[Rule, ...]:
-    if isinstance(data, dict) and set(data) == {"rules"}:
-        data = data["rules"]
-    if data is None:
-        return ()
-    if not isinstance(data, list):
-        raise RuleError("The remediation rules must be a list (YAML lines starting with '- ', or a JSON array).")
-    if len(data) > MAX_RULES:
-        raise RuleError("At most %d remediation rules are allowed (%d given)." % (MAX_RULES, len(data)))
     rules: List[Rule] = []
-    for position, item in enumerate(data, 1):
+    for position, item in enumerate(routing.rule_entries(data, "remediation rules", MAX_RULES, RuleError), 1):
         rule = _parse_rule(position, item)
         if any(r.name == rule.name for r in rules):
             raise RuleError("Rule %d (%s): name: another rule has this name; names must be unique."

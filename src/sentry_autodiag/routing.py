@@ -258,17 +258,23 @@ def _parse_text(text: str) -> Tuple[Rule, ...]:
     return _parse_data(load_text(text))
 
 
-def _parse_data(data: Any) -> Tuple[Rule, ...]:
+def rule_entries(data: Any, noun: str = "rules", max_rules: int = MAX_RULES, error=RuleError) -> List[Any]:
+    """The entries of a decoded rules text (a list, or {"rules": [...]}), shape and count
+    checked; shared by the routing and the remediation rules. Raises `error`."""
     if isinstance(data, dict) and set(data) == {"rules"}:
         data = data["rules"]
     if data is None:
-        return ()
+        return []
     if not isinstance(data, list):
-        raise RuleError("The rules must be a list (YAML lines starting with '- ', or a JSON array).")
-    if len(data) > MAX_RULES:
-        raise RuleError("At most %d rules are allowed (%d given)." % (MAX_RULES, len(data)))
+        raise error("The %s must be a list (YAML lines starting with '- ', or a JSON array)." % noun)
+    if len(data) > max_rules:
+        raise error("At most %d %s are allowed (%d given)." % (max_rules, noun, len(data)))
+    return data
+
+
+def _parse_data(data: Any) -> Tuple[Rule, ...]:
     rules, names, regexes = [], set(), 0
-    for position, item in enumerate(data, 1):
+    for position, item in enumerate(rule_entries(data), 1):
         rule = _parse_rule(position, item)
         if rule.name in names:
             raise RuleError("Rule %d (%s): name: another rule has this name; names must be unique."
