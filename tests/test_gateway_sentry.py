@@ -98,7 +98,7 @@ class GatewayInSentryTest(GatewaySentryCase, TransactionTestCase):
         self.start(proxy_webhooks=True)
         saved = send_event(self.project, python_error_event())
         self.wait_note(saved.group_id)
-        (delivery,) = self.webhook_proxy.matching("POST", "/webhook/sentry")
+        (delivery,) = _wait(lambda: self.webhook_proxy.matching("POST", "/webhook/sentry"), 10, "the webhook")
         assert delivery.status == 202
         assert delivery.headers["Sentry-Hook-Resource"] == "event_alert"
         assert signature.verify(delivery.body, delivery.headers["Sentry-Hook-Signature"],
@@ -163,6 +163,10 @@ class GatewayInSentryTest(GatewaySentryCase, TransactionTestCase):
         self.sentry_proxy.inject("POST", "/comments/", [500, 502, 429], headers=[("Retry-After", "1")])
         saved = send_event(self.project, python_error_event())
         (note,) = self.wait_note(saved.group_id)
+        # The proxy records an exchange after relaying its answer, so the note can be seen first.
+        posted = _wait(lambda: [r for r in self.sentry_proxy.matching("POST", "/comments/") if r.status == 201],
+                       10, "the recorded 201")
+        assert len(posted) == 1
         statuses = [r.status for r in self.sentry_proxy.matching("POST", "/comments/")]
         assert statuses[:3] == [500, 502, 429] and statuses[-1] == 201 and statuses.count(201) == 1
 
