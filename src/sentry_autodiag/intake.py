@@ -7,15 +7,20 @@ node, and returns the arguments of the flow's first step, or None when the event
 filtered out. Event data is attacker-controlled: only the validated certname, the event
 time and the matched rules' references (the admin's index and name) leave this module.
 """
+import calendar
 import datetime
 import re
-from typing import Any, Dict, NamedTuple, Optional
+import time
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from . import remediation, routing
 from .settings import Settings
 from .targeting import NodeRejected, certname_for
 
 MAX_TAGS = 200
+MAX_TAG_KEY = 200          # characters of a tag key (Sentry's own limit is 32 in 23.7, 200 later)
+MIN_YEAR = 1970
+MAX_FUTURE_SECONDS = 3600  # Relay's default max_secs_in_future: later event times are not real
 ISO = re.compile(r"\A(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?(Z|[+-]\d\d:?\d\d)?\Z")
 
 
@@ -51,23 +56,44 @@ def node_value(server_name: Any, tags: Dict[str, Any], node_tag: str) -> Any:
 
 
 def tags_from_pairs(pairs: Any) -> Dict[str, Any]:
-    """Sentry's webhook sends tags as [[key, value], ...]; anything else is ignored."""
+    """The event's tags as {key: value} (first one wins; values stay raw, untrusted).
+
+    Sentry's webhook (Event.as_dict) and the plugin's Event.tags give `[[key, value], ...]`;
+    Sentry's event API gives `[{"key": ..., "value": ...}, ...]`, and a mapping is taken as
+    it is. Anything else (and any entry whose key is not a short string) is ignored, and at
+    most MAX_TAGS entries are looked at.
+    """
     tags: Dict[str, Any] = {}
-    if not isinstance(pairs, list):
+    if isinstance(pairs, dict):
+        entries = list(pairs.items())[:MAX_TAGS]  # type: List[Any]
+    elif isinstance(pairs, (list, tuple)):
+        entries = list(pairs[:MAX_TAGS])
+    else:
         return tags
-    for pair in pairs[:MAX_TAGS]:
-        if isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str):
-            tags.setdefault(pair[0], pair[1])
+    for entry in entries:
+        if isinstance(entry, (list, tuple)) and len(entry) == 2:
+            key, value = entry[0], entry[1]
+        elif isinstance(entry, dict) and "key" in entry:
+            key, value = entry.get("key"), entry.get("value")
+        else:
+            continue
+        if isinstance(key, str) and 0 < len(key) <= MAX_TAG_KEY:
+            tags.setdefault(key, value)
     return tags
 
 
 def iso_utc(value: Any) -> Optional[str]:
-    """A datetime, epoch seconds or ISO string → 'YYYY-MM-DDTHH:MM:SSZ' (UTC); None if unusable."""
+    """A datetime, epoch seconds or ISO string → 'YYYY-MM-DDTHH:MM:SSZ' (UTC, always a
+    4-digit year from 1970 to 9999); None if unusable (wrong type, NaN, out of range,
+    impossible date, offset of a day or more)."""
     when = None
     if isinstance(value, datetime.datetime):
         when = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e11:
-        when = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+        try:
+            when = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            return None
     elif isinstance(value, str) and len(value) <= 40:
         match = ISO.match(value.strip())
         if not match:
@@ -83,9 +109,29 @@ def iso_utc(value: Any) -> Optional[str]:
             return None
     if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):  # e.g. 9999-12-31T23:59:59-05:00 is in year 10000 in UTC
+        return None
+    if not MIN_YEAR <= when.year <= 9999:
+        return None
+    # not strftime: it does not pad years before 1000 on every platform
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (when.year, when.month, when.day, when.hour, when.minute, when.second)
+
+
+def plausible_since(timestamp: Optional[str], now: Optional[float]) -> Optional[str]:
+    """The event time as the task's `since`, or None ("now") when it lies more than
+    MAX_FUTURE_SECONDS after `now`: Sentry corrects such clocks, so it is not an event
+    time, and every finding would be judged against a moment that has not come."""
+    if not timestamp or now is None:
+        return timestamp
+    try:
+        when = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return None if when - now > MAX_FUTURE_SECONDS else timestamp
 
 
 def decide(settings: Settings, facts: EventFacts, project: Any, issue: Any,
@@ -113,7 +159,7 @@ def decide(settings: Settings, facts: EventFacts, project: Any, issue: Any,
     except NodeRejected as exc:
         rejection = {"code": exc.code, "message": exc.message}
     start = {"project": project, "issue": issue, "event_id": facts.event_id, "node": node,
-             "rejection": rejection, "since": facts.timestamp, "queued_at": queued_at}
+             "rejection": rejection, "since": plausible_since(facts.timestamp, queued_at), "queued_at": queued_at}
     if rule is not None:
         start["route"] = rule.ref()
     remedies = remediation.event_candidates(getattr(settings, "remediation_rules", ()), facts)

@@ -28,8 +28,22 @@ class NodeRejected(Exception):
 
 
 def shown(value: Any) -> str:
-    """A short, printable rendering of a hostile value for messages (repr, truncated)."""
-    text = repr(value)
+    """A short, printable rendering of a hostile value for messages (repr, truncated).
+
+    Only strings and plain scalars are shown by value: a list or object from event JSON
+    may be nested hundreds of levels deep or hold megabytes, so it is named by its type."""
+    if isinstance(value, str):
+        text = repr(value[:SHOWN_CHARS * 2])
+    elif value is None or isinstance(value, (bool, float)):
+        text = repr(value)
+    elif isinstance(value, int):
+        text = repr(value) if -10 ** 30 < value < 10 ** 30 else "a %d-bit integer" % value.bit_length()
+    elif isinstance(value, (list, tuple)):
+        return "a list of %d item(s)" % len(value)
+    elif isinstance(value, dict):
+        return "an object with %d key(s)" % len(value)
+    else:
+        return "a value of type %s" % type(value).__name__
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…'"
 
 

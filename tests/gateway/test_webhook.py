@@ -36,7 +36,7 @@ def test_numeric_issue_id_and_dashed_event_id_are_normalized():
 
 @pytest.mark.parametrize("mutate, words", [
     (lambda p: p.update(action="created"), "action"),
-    (lambda p: p.update(data=[]), "data.event"),
+    (lambda p: p.update(data=[]), "data is missing or not an object"),
     (lambda p: p["data"].update(event="x"), "data.event"),
     (lambda p: p["data"]["event"].pop("issue_id"), "issue_id"),
     (lambda p: p["data"]["event"].update(issue_id="12; DROP"), "issue_id"),

@@ -20,6 +20,70 @@ from .config import GatewayConfig
 logger = logging.getLogger("sentry_autodiag.gateway")
 
 ALERT_RESOURCE = "event_alert"
+# Sentry-Hook-Resource values Sentry sends (SentryAppResourceType, 23.7.1 … 26.x); any other
+# value is counted as "other", so unsigned requests cannot add metric series without bound.
+KNOWN_RESOURCES = frozenset({"event_alert", "installation", "issue", "error", "comment", "metric_alert", "seer",
+                             "preprod_artifact", "alert_rule_action"})
+MAX_JSON_DIGITS = 1000    # longer integer literals are read as floats (inf): no 4300-digit ValueError,
+                          # no quadratic int() on Python 3.8
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class BodyError(ValueError):
+    """The body is not a JSON document the gateway reads; the message says why."""
+
+
+def _json_int(text: str):
+    return int(text) if len(text) <= MAX_JSON_DIGITS else float(text)
+
+
+def read_json(body: bytes) -> Any:
+    """The body as JSON (UTF-8, an optional BOM); raises BodyError naming what is wrong,
+    never another exception (deep nesting, huge numbers and bad bytes included)."""
+    if body.startswith(GZIP_MAGIC):
+        raise BodyError("the body is gzip-compressed; Sentry sends plain JSON (application/json)")
+    if body.startswith(UTF8_BOM):
+        body = body[len(UTF8_BOM):]
+    if not body.strip():
+        raise BodyError("the body is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError("the body is not UTF-8 text (byte 0x%02x at offset %d)" % (body[exc.start], exc.start))
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise BodyError("the body is not usable JSON: nested too deeply")
+    except ValueError as exc:  # json.JSONDecodeError and number conversions
+        raise BodyError("the body is not JSON: %s" % str(exc)[:120])
+
+
+def resource_label(resource: Optional[str]) -> str:
+    """The metrics label of a Sentry-Hook-Resource header (a bounded set of values)."""
+    if not resource:
+        return "none"
+    return resource if resource in KNOWN_RESOURCES else "other"
+
+
+def _printable(text: Optional[str], limit: int = 64) -> str:
+    """A header value for a log field or an answer: bounded, control characters escaped."""
+    text = (text or "")[:limit]
+    return "".join(c if c.isprintable() else ("\\x%02x" if ord(c) < 0x100 else "\\u%04x") % ord(c) for c in text)
+
+
+def _textual(fields: Any) -> Any:
+    """The alert rule's form values as Sentry's text fields hold them: a number becomes its
+    text, so every field's check sees a string."""
+    def text(value):
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10 ** 30 \
+            else value
+    if isinstance(fields, list):
+        return [dict(item, value=text(item.get("value"))) if isinstance(item, dict) and "value" in item else item
+                for item in fields[:rule_settings.MAX_FIELDS + 1]]
+    if isinstance(fields, dict):
+        return {key: text(value) for key, value in fields.items()}
+    return fields
 
 
 class Answer(NamedTuple):
@@ -40,10 +104,10 @@ class Receiver:
     def handle(self, resource: Optional[str], signature_header: Optional[str], body: bytes,
                too_large: bool = False, request_id: str = "") -> Answer:
         answer = self._handle(resource, signature_header, body, too_large)
-        self.metrics.webhooks.labels(resource=(resource or "none")[:40], result=answer.result).inc()
+        self.metrics.webhooks.labels(resource=resource_label(resource), result=answer.result).inc()
         log = logger.info if answer.status < 400 or answer.status == 413 else logger.warning
-        log("autodiag.webhook", extra=dict(answer.body, resource=resource, http_status=answer.status,
-                                           request_id=(request_id or "")[:64]))
+        log("autodiag.webhook", extra=dict(answer.body, resource=_printable(resource), http_status=answer.status,
+                                           request_id=_printable(request_id)))
         return answer
 
     def _handle(self, resource, signature_header, body, too_large) -> Answer:
@@ -53,16 +117,20 @@ class Receiver:
         if not signature.verify(body, signature_header, self.config.sentry.client_secrets):
             return Answer(401, {"error": "missing or wrong Sentry-Hook-Signature"}, "bad-signature")
         if resource != ALERT_RESOURCE:
-            return Answer(200, {"status": "ignored", "reason": "resource %s is not used" % (resource or "none")[:40]},
+            return Answer(200, {"status": "ignored",
+                                "reason": "resource %s is not used" % (_printable(resource, 40) or "none")},
                           "ignored-resource")
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return Answer(400, {"error": "the body is not JSON"}, "bad-json")
+            payload = read_json(body)
+        except BodyError as exc:
+            return Answer(400, {"error": str(exc)}, "bad-json")
         try:
             alert = webhook.parse_alert(payload)
         except webhook.WebhookError as exc:
             return Answer(400, {"error": str(exc)}, "bad-body")
+        except Exception as exc:  # a bug of parse_alert: still the body's doing, so never a 5xx
+            logger.exception("autodiag.webhook.unreadable: parse_alert failed on a signed body")
+            return Answer(400, {"error": "the alert could not be read (%s)" % type(exc).__name__}, "bad-body")
         return self._accept(alert)
 
     def _accept(self, alert: webhook.Alert) -> Answer:
@@ -80,12 +148,20 @@ class Receiver:
         overrides, refused = {}, None
         if alert.rule_settings is not None:  # the alert rule's own form (see rule_settings)
             try:
-                overrides = rule_settings.clean(alert.rule_settings)
+                overrides = rule_settings.clean(_textual(alert.rule_settings))
             except rule_settings.RuleSettingsError as exc:
                 refused = {"code": "rule-settings", "message": "The alert rule %r: %s" % (alert.rule[:80], exc)}
+            except Exception as exc:  # a field check that did not expect this value
+                logger.exception("autodiag.webhook.rule-settings: a field check failed")
+                refused = {"code": "rule-settings", "message": "The alert rule %r: its settings could not be read "
+                                                               "(%s)." % (alert.rule[:80], type(exc).__name__)}
             settings = settings._replace(**overrides)
-        start = intake.decide(settings, alert.facts(settings.node_tag), alert.project, alert.issue_id,
-                              queued_at=self.clock())
+        try:
+            start = intake.decide(settings, alert.facts(settings.node_tag), alert.project, alert.issue_id,
+                                  queued_at=self.clock())
+        except Exception as exc:  # a bug of the filters or rules on this event: the event's doing, not a 5xx
+            logger.exception("autodiag.webhook.undecided: intake.decide failed on issue %s", alert.issue_id)
+            return Answer(400, dict(ids, error="the event could not be read (%s)" % type(exc).__name__), "bad-body")
         if start is None:
             return Answer(200, dict(ids, status="filtered"), "filtered")
         if refused:
@@ -118,11 +194,15 @@ class Receiver:
         if not signature.verify(body, signature_header, self.config.sentry.client_secrets):
             return Answer(401, {"message": "missing or wrong Sentry-App-Signature"}, "bad-signature")
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return Answer(400, {"message": "the body is not JSON"}, "bad-json")
+            payload = read_json(body)
+        except BodyError as exc:
+            return Answer(400, {"message": str(exc)}, "bad-json")
         fields = payload.get("fields") if isinstance(payload, dict) else None
-        errors = rule_settings.field_errors(fields if fields is not None else [])
+        try:
+            errors = rule_settings.field_errors(_textual(fields if fields is not None else []))
+        except Exception as exc:  # a field check that did not expect this value: refuse, never a 5xx
+            logger.exception("autodiag.rule-settings: a field check failed")
+            errors = ["settings: the fields could not be read (%s)" % type(exc).__name__]
         if errors:
             return Answer(400, {"message": "; ".join(errors)[:1000]}, "rule-settings-refused")
         return Answer(200, {"message": "Settings accepted: they apply to every diagnosis this rule starts."},
@@ -131,5 +211,8 @@ class Receiver:
     def _stale(self, timestamp: Optional[str]) -> bool:
         if not timestamp:
             return False
-        when = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
+        try:
+            when = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
+        except (ValueError, OverflowError):  # not intake.iso_utc's form: unknown, as if absent
+            return False
         return self.clock() - when > self.config.gateway.max_event_age_minutes * 60

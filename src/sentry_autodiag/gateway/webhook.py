@@ -5,7 +5,10 @@ is type-checked and bounded here, and only ids, the project slug and the event f
 leave this module. Shape (Sentry's AppPlatformEvent, unchanged from 23.7.1 to 26.x):
 `{"action": "triggered", "installation": {"uuid"}, "data": {"event": {...}, "triggered_rule":
 "...", "issue_alert": {...}?}}`, with `data.event.issue_id` a string and tags as
-`[key, value]` pairs.
+`[key, value]` pairs (`{"key", "value"}` objects and a mapping are read too).
+
+`parse_alert` raises only WebhookError, whatever JSON value it is given (see
+tests/gateway/test_hostile_webhooks.py).
 """
 import re
 from typing import Any, Dict, NamedTuple, Optional
@@ -18,6 +21,9 @@ EVENT_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,99}\Z")
 EVENT_API_PATH = re.compile(r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/events/[^/]+/?\Z")
 MAX_TEXT = 256
+MAX_ISSUE_ID = 10 ** 20
+MAX_URL = 2048
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class WebhookError(ValueError):
@@ -48,23 +54,40 @@ class Alert(NamedTuple):
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> Optional[str]:
-    return value[:limit] if isinstance(value, str) else None
+    """A bounded string, or None. JSON can carry lone surrogates (\\ud800), which no UTF-8
+    encoder takes (Redis, logs, the queue): they become U+FFFD."""
+    return SURROGATES.sub("\ufffd", value[:limit]) if isinstance(value, str) else None
+
+
+def _event_path(url: Any) -> Optional["re.Match"]:
+    if not isinstance(url, str) or len(url) >= MAX_URL:
+        return None
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # e.g. "https://[/..." (an unclosed IPv6 literal), NFKC tricks in the host
+        return None
+    return EVENT_API_PATH.search(path)
 
 
 def parse_alert(payload: Any) -> Alert:
     """Validates an event_alert body; raises WebhookError naming what is wrong."""
     if not isinstance(payload, dict):
-        raise WebhookError("the body is not a JSON object")
-    if payload.get("action") != "triggered":
-        raise WebhookError("action is %r, expected 'triggered'" % (_text(payload.get("action"), 40),))
+        raise WebhookError("the body is not a JSON object (it is %s)" % _kind(payload))
+    action = payload.get("action")
+    if action != "triggered":
+        raise WebhookError("action is %s, expected 'triggered'" % (
+            repr(_text(action, 40)) if isinstance(action, str) else _kind(action)))
     data = payload.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
-        raise WebhookError("data.event is missing or not an object")
+    if not isinstance(data, dict):
+        raise WebhookError("data is missing or not an object (it is %s)" % _kind(data))
+    if not isinstance(data.get("event"), dict):
+        raise WebhookError("data.event is missing or not an object (it is %s)" % _kind(data.get("event")))
     event: Dict[str, Any] = data["event"]
 
     issue_id = event.get("issue_id")
     if isinstance(issue_id, int) and not isinstance(issue_id, bool):
-        issue_id = str(issue_id)
+        # bounded before str(): Python 3.11 refuses to print integers of more than 4300 digits
+        issue_id = str(issue_id) if 0 < issue_id < MAX_ISSUE_ID else None
     if not isinstance(issue_id, str) or not ISSUE_ID.match(issue_id):
         raise WebhookError("data.event.issue_id is missing or not a numeric id")
     event_id = event.get("event_id")
@@ -72,8 +95,7 @@ def parse_alert(payload: Any) -> Alert:
     if not event_id or not EVENT_ID.match(event_id):
         raise WebhookError("data.event.event_id is missing or not a 32-digit hex id")
 
-    url = event.get("url")
-    match = EVENT_API_PATH.search(urlsplit(url).path) if isinstance(url, str) and len(url) < 2048 else None
+    match = _event_path(event.get("url"))
     if not match or not SLUG.match(match.group("project")) or not SLUG.match(match.group("org")):
         raise WebhookError("data.event.url does not name the organization and project "
                            "(/api/0/projects/<org>/<project>/events/<id>/)")
@@ -92,4 +114,21 @@ def parse_alert(payload: Any) -> Alert:
                  _text(level, 16), server_name, tags,
                  iso_utc(event.get("datetime")) or iso_utc(event.get("timestamp")),
                  _text(event.get("title")) or "", _text(data.get("triggered_rule")) or "", rule_settings,
-                 exception_type(event.get("exception")))
+                 _text(exception_type(event.get("exception"))))
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a value, for messages (never the value: it may be huge or hostile)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
