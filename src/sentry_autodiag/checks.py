@@ -11,6 +11,18 @@ class CheckResult(NamedTuple):
     message: str
 
 
+def failure_text(exc: orchestrator.OrchestratorError) -> str:
+    """"Test failed: <what PE or the network said>", then what to do where the message does not say it."""
+    from .diagnosis import HINTS  # imported here: diagnosis pulls in the note renderer
+
+    hint = None
+    if exc.foreign and exc.reason in ("auth", "configuration"):
+        hint = HINTS["bad-answer"]  # a proxy's page, not PE's answer: the URL must reach the orchestrator itself
+    elif exc.reason in ("unreachable", "bad-answer", "query", "puppetdb", "validation", "orchestrator-error"):
+        hint = HINTS.get(exc.reason)
+    return "Test failed: %s%s" % (exc.message, " What to do: %s" % hint if hint else "")
+
+
 def check_orchestrator(settings: Settings) -> CheckResult:
     if not settings.configured:
         return CheckResult(False, "Not configured yet: save the orchestrator URL, the RBAC token and the CA "
@@ -20,7 +32,7 @@ def check_orchestrator(settings: Settings) -> CheckResult:
                                              connect_timeout=5, read_timeout=10) as client:
             client.task_info(settings.task, settings.environment)
     except orchestrator.OrchestratorError as exc:
-        return CheckResult(False, "Test failed: %s" % exc.message)
+        return CheckResult(False, failure_text(exc))
     return CheckResult(True, "Test passed: connected to %s, its TLS certificate verified against the configured CA, "
                              "the RBAC token was accepted, and the task %s is available in the Puppet environment %s."
                        % (orchestrator.normalize_base_url(settings.url), settings.task, settings.environment))

@@ -113,13 +113,29 @@ def note_for_rejection(ctx: NoteContext, rejected: NodeRejected) -> str:
     return render_failure(ctx, headline, rejected.message, hint)
 
 
+# Errors worth retrying, by reason: the headline and first line of the note once the retries ran out.
+RETRYABLE_NOTES = {
+    "unreachable": ("orchestrator unreachable", "The orchestrator could not be reached; no report was collected."),
+    "bad-answer": ("unexpected answer from the orchestrator",
+                   "The orchestrator URL kept answering something that is not the orchestrator API's JSON; no report "
+                   "was collected."),
+    "job-not-found": ("job lost", "The orchestrator no longer knows the diagnosis job; no report was collected."),
+}
+
+
 def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 1) -> str:
     if exc.retryable:
+        headline, message = RETRYABLE_NOTES.get(exc.reason, RETRYABLE_NOTES["unreachable"])
         return render_failure(
-            ctx, "orchestrator unreachable",
-            "The orchestrator could not be reached; no report was collected.",
-            HINTS["unreachable"],
+            ctx, headline, message, HINTS.get(exc.reason) or HINTS["unreachable"],
             details=["tried %d time(s) with exponential backoff" % attempts, "last error: %s" % exc.message])
+    if exc.reason == "auth" and exc.foreign:
+        # a 401/403 page that is not PE's JSON: a proxy's own login or access rule, or PE behind it
+        return render_failure(ctx, "refused in front of the orchestrator", exc.message,
+                              "%s If the URL is the orchestrator itself: %s" % (HINTS["bad-answer"], HINTS["auth"]))
+    if exc.reason == "configuration" and exc.status is not None:
+        # the URL answered, but not as the orchestrator does (a 404 page, a redirect, a proxy's 407)
+        return render_failure(ctx, "wrong orchestrator URL", exc.message, HINTS["bad-answer"])
     headline = {"auth": "token refused", "not-permitted": "not permitted", "empty-target": "node not found",
                 "unknown-task": "task not installed", "unknown-environment": "unknown environment",
                 "tls": "TLS verification failed", "configuration": "plugin not configured",

@@ -6,10 +6,14 @@ help. TLS is always verified against the CA the admin configured (and only that 
 there is no switch to turn verification off. The token is sent as X-Authentication and
 never logged or put in an error message.
 """
+import datetime
+import email.utils
+import html
 import json
+import re
 import ssl
 import threading
-from typing import Any, Dict, List, NamedTuple, Optional, Set
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -24,9 +28,19 @@ NODE_STATES = frozenset({"new", "ready", "running", "stopping", "finished", "fai
 DONE_NODE_STATES = frozenset({"finished", "failed", "errored", "skipped", "stopped"})
 MAX_ERROR_TEXT = 300
 MAX_STATE_TEXT = 40
+MAX_NODE_PAGES = 50              # GET /jobs/<name>/nodes pages read looking for one node (a paginated answer)
+MAX_RETRY_AFTER = 3600.0
 # Token problems PE answers with (clj-rbac-client): all mean "this token cannot be used".
 TOKEN_ERROR_KINDS = frozenset({"token-expired", "token-revoked", "invalid-token", "token-invalid", "user-revoked",
-                               "user-unauthenticated"})
+                               "user-unauthenticated", "api-user-login", "remote-user-conflict"})
+# The role may not do this (PE's orchestrator says not-permitted, RBAC itself permission-denied): not the token.
+PERMISSION_KINDS = frozenset({"not-permitted", "permission-denied"})
+# A body PE refused as malformed (RBAC's and trapperkeeper's kinds for it).
+VALIDATION_KINDS = frozenset({"validation-error", "schema-violation", "malformed-request", "invalid-request"})
+# What RBAC says in a text/plain 401 (it answers in text when the request did not take JSON).
+TOKEN_TEXTS = (("expired", "token-expired"), ("token has been revoked", "token-revoked"),
+               ("user has been revoked", "user-revoked"), ("revoked", "token-revoked"),
+               ("requires authentication", "user-unauthenticated"), ("invalid", "invalid-token"))
 
 # Base URLs of orchestrators that refused the `timeout` key of POST /command/task (an older PE):
 # remembered for the life of the process, so later diagnoses do not pay for the refusal again.
@@ -42,6 +56,8 @@ class OrchestratorError(Exception):
 
     retryable = False
     reason = "orchestrator-error"
+    # True when the HTTP answer was not PE's own (an HTML page of a proxy, load balancer or login gateway)
+    foreign = False
 
     def __init__(self, message, kind=None, status=None, details=None):
         super().__init__(message)
@@ -115,10 +131,13 @@ class JobNotFound(OrchestratorError):
 
 
 class TransientError(OrchestratorError):
-    """Connection refused/reset, timeouts, 5xx, 429: trying again later may work."""
+    """Connection refused/reset, timeouts, 5xx, 429: trying again later may work.
+
+    `retry_after`: the seconds the answer's Retry-After header asked for (None when it had none)."""
 
     retryable = True
     reason = "unreachable"
+    retry_after = None  # type: Optional[float]
 
 
 class ProtocolError(OrchestratorError):
@@ -168,7 +187,7 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise ProtocolError("The orchestrator returned a node entry without a name.")
     state = item.get("state")
-    state = state[:MAX_STATE_TEXT] if isinstance(state, str) and state else "unknown"
+    state = state.strip().lower()[:MAX_STATE_TEXT] if isinstance(state, str) and state.strip() else "unknown"
     result = item.get("result")
     report = output = error = None
     if isinstance(result, dict):
@@ -180,27 +199,60 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
         elif state in ("failed", "errored") and "msg" in result and "kind" in result:
             error = _error_object(result)  # older docs: the error object bare
             result = None
+        elif state in ("failed", "errored") and isinstance(result.get("error"), str) and set(result) <= {
+                "error", "_output", "output"}:
+            # PE 2017-2018 docs: "Error output from a task": {"error": "Invalid task name 'package::status'"}
+            error = {"kind": "unknown", "msg": result["error"] or "no message", "details": {}}
+            result = {k: v for k, v in result.items() if k != "error"}
         if result is not None:
             for key in ("_output", "output"):
                 if isinstance(result.get(key), str) and set(result) <= {key, "_error"}:
                     output = result[key]
+                    report = _json_object(output)  # stdout PE wrapped although it is a JSON object (spaces, a BOM)
+                    if report is not None:
+                        output = None
                     break
             else:
                 report = {k: v for k, v in result.items() if k != "_error"} or None
     elif isinstance(result, str):
         output = result
+        report = _json_object(output)
+        if report is not None:
+            output = None
+    elif isinstance(result, (list, int, float)) and not isinstance(result, bool) and result != []:
+        output = json.dumps(result, ensure_ascii=False, default=str)  # not a documented shape: shown, not lost
     if error is None and state == "errored":
         details = item.get("details") if isinstance(item.get("details"), dict) else {}
-        msg = details.get("message") or details.get("msg") or "The orchestrator could not run the task on %s." % item["name"]
-        error = {"kind": "puppetlabs.orchestrator/execution-failure", "msg": str(msg), "details": details}
+        msg = _text(details.get("message")) or _text(details.get("msg")) or \
+            "The orchestrator could not run the task on %s." % item["name"]
+        error = {"kind": "puppetlabs.orchestrator/execution-failure", "msg": msg, "details": details}
     if error is None and state == "failed":
-        error = {"kind": "puppetlabs.tasks/task-error", "msg": "The task failed.", "details": {}}
+        details = item.get("details") if isinstance(item.get("details"), dict) else {}
+        msg = _text(details.get("message")) or "The task failed."
+        error = {"kind": "puppetlabs.tasks/task-error", "msg": msg, "details": {}}
     return NodeResult(
         name=item["name"], state=state, report=report, output=output, error=error,
         duration=_seconds(item.get("duration")),
         start_timestamp=item.get("start_timestamp") if isinstance(item.get("start_timestamp"), str) else None,
         finish_timestamp=item.get("finish_timestamp") if isinstance(item.get("finish_timestamp"), str) else None,
     )
+
+
+def _text(value: Any) -> Optional[str]:
+    """A non-empty message string, or None."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _json_object(text: str) -> Optional[Dict[str, Any]]:
+    """The JSON object a whole stdout text holds (surrounding spaces and a BOM allowed), else None."""
+    text = text.strip().lstrip("\ufeff").strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _seconds(value: Any) -> Optional[float]:
@@ -219,11 +271,19 @@ def _seconds(value: Any) -> Optional[float]:
 
 
 def _error_object(err: Dict[str, Any]) -> Dict[str, Any]:
-    return {
-        "kind": str(err.get("kind") or "unknown"),
-        "msg": str(err.get("msg") or err.get("message") or "no message"),
-        "details": err.get("details") if isinstance(err.get("details"), dict) else {},
-    }
+    """An error object in any shape PE or a task gives: a missing message is said from what there is."""
+    details = err.get("details") if isinstance(err.get("details"), dict) else {}
+    kind = str(err["kind"]) if err.get("kind") not in (None, "") else "unknown"
+    msg = err.get("msg") if err.get("msg") not in (None, "") else err.get("message")
+    if msg in (None, ""):
+        code = details.get("exitcode", details.get("exit_code"))
+        if isinstance(code, int) and not isinstance(code, bool):
+            msg = "The task errored with a code %d" % code
+        else:
+            msg = "no message"
+    elif not isinstance(msg, str):
+        msg = json.dumps(msg, ensure_ascii=False, default=str)
+    return {"kind": kind, "msg": msg, "details": details}
 
 
 def _foreign_error(err: Any) -> Dict[str, Any]:
@@ -356,14 +416,11 @@ class OrchestratorClient:
             del body["timeout"]
             answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
         job = answer.get("job") if isinstance(answer, dict) else None
-        if not isinstance(job, dict):
-            raise ProtocolError("The orchestrator accepted the task but its answer names no job.")
-        name = job.get("name")
-        if name is None and isinstance(job.get("id"), str):
-            name = job["id"].rstrip("/").rsplit("/", 1)[-1]
-        if isinstance(name, bool) or not isinstance(name, (str, int)) or not str(name).strip():
-            raise ProtocolError("The orchestrator accepted the task but its answer names no job.")
-        return str(name)
+        name = _job_name(job) if isinstance(job, dict) else None
+        if name is None:
+            raise ProtocolError("The orchestrator accepted the task but its answer names no job (expected "
+                                "{\"job\": {\"id\": …, \"name\": …}}, got %s)." % _shape(answer))
+        return name
 
     @property
     def refuses_timeout(self) -> bool:
@@ -374,36 +431,59 @@ class OrchestratorClient:
         """GET /jobs/<name>. A state PE may add later is kept and counts as not done, so the
         caller keeps polling until its own deadline instead of calling PE unreachable."""
         answer = self._request("GET", "/jobs/%s" % quote(str(name), safe=""), job_lookup=True)
-        if not isinstance(answer, dict) or not isinstance(answer.get("state"), str) or not answer["state"]:
-            raise ProtocolError("The orchestrator returned a job without a state.")
-        answer["state"] = answer["state"][:MAX_STATE_TEXT]
+        state = answer.get("state") if isinstance(answer, dict) else None
+        if not isinstance(state, str) or not state.strip():
+            raise ProtocolError("The orchestrator returned no job state for job %s (got %s)." % (name, _shape(answer)))
+        answer["state"] = state.strip().lower()[:MAX_STATE_TEXT]
         states = answer.get("node_states") if isinstance(answer.get("node_states"), dict) else {}  # null: no nodes
         count = answer.get("node_count")
         return Job(str(name), answer["state"], count if isinstance(count, int) and not isinstance(count, bool) else 0,
-                   {str(k): v for k, v in states.items() if isinstance(v, int)}, answer,
+                   {str(k): v for k, v in states.items() if isinstance(v, int) and not isinstance(v, bool)}, answer,
                    _seconds(answer.get("duration")))
 
     def job_nodes(self, name: str) -> List[NodeResult]:
         """Every readable node item of the job; an item that cannot be read is left out, not fatal."""
-        return [n for n in (_readable(item) for item in self._node_items(name)) if n is not None]
+        return [n for page in self._node_pages(name) for n in (_readable(item) for item in page) if n is not None]
 
     def job_node(self, name: str, node: str) -> Optional[NodeResult]:
         """Our node's item of the job, or None when the list has none; other nodes' items are not read.
 
         Why: the list may hold other nodes in states or shapes this client does not know;
-        only the diagnosed node's item decides the note.
+        only the diagnosed node's item decides the note. A paginated list is read page by page
+        until the node is found. Certnames are lower case in Puppet: when no item has the exact
+        name, the one item whose name differs only in case (or a trailing dot) is ours.
         """
-        for item in self._node_items(name):
-            if isinstance(item, dict) and item.get("name") == node:
-                return normalize_node(item)
-        return None
+        wanted = _fold(node)
+        near = []  # type: List[Dict[str, Any]]
+        for page in self._node_pages(name):
+            for item in page:
+                if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                    continue
+                if item["name"] == node:
+                    return normalize_node(item)
+                if _fold(item["name"]) == wanted:
+                    near.append(item)
+        return normalize_node(near[0]) if len(near) == 1 else None
 
-    def _node_items(self, name: str) -> List[Any]:
-        answer = self._request("GET", "/jobs/%s/nodes" % quote(str(name), safe=""), job_lookup=True)
-        items = answer.get("items") if isinstance(answer, dict) else None
-        if not isinstance(items, list):
-            raise ProtocolError("The orchestrator returned no node list for job %s." % name)
-        return items
+    def _node_pages(self, name: str) -> Iterator[List[Any]]:
+        """The item lists of GET /jobs/<name>/nodes: one, or each page of a paginated answer.
+
+        PE documents no pagination object for this endpoint but accepts limit/offset; an answer
+        that carries {"pagination": {"limit", "offset", "total"}} (as GET /jobs does) with more
+        items than it holds is followed with ?limit=&offset= (at most MAX_NODE_PAGES pages)."""
+        path = "/jobs/%s/nodes" % quote(str(name), safe="")
+        answer = self._request("GET", path, job_lookup=True)
+        for _ in range(MAX_NODE_PAGES):
+            items = answer if isinstance(answer, list) else answer.get("items") if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ProtocolError("The orchestrator returned no node list for job %s (got %s)."
+                                    % (name, _shape(answer)))
+            yield items
+            following = _next_offset(answer, len(items))
+            if following is None:
+                return
+            answer = self._request("GET", "%s?limit=%d&offset=%d" % (path, following[0], following[1]),
+                                   job_lookup=True)
 
     def stop(self, name: str, force: bool = False) -> Dict[str, int]:
         answer = self._request("POST", "/command/stop", {"job": str(name), "force": bool(force)},
@@ -479,29 +559,157 @@ class OrchestratorClient:
             raise TransientError("The orchestrator at %s is unreachable (%s)." % (self.base_url, _short(exc)))
         except requests.exceptions.RequestException as exc:
             raise TransientError("The request to the orchestrator failed (%s)." % _short(exc))
-        if response.status_code in expect:
-            try:
-                return response.json()
-            except ValueError:
-                raise ProtocolError("The orchestrator answered %s with a body that is not JSON."
-                                    % response.status_code, status=response.status_code)
-        raise error_from_response(response.status_code, response.text, job_lookup=job_lookup)
+        status = response.status_code
+        if status in expect or 200 <= status < 300:
+            return _json_answer(status, response)
+        raise error_from_response(status, response.text, job_lookup=job_lookup, headers=response.headers)
 
 
-def error_from_response(status: int, text: str, job_lookup: bool = False) -> OrchestratorError:
-    """Maps an HTTP error answer of the orchestrator to the typed error an admin can act on."""
-    kind, msg, details = None, None, {}
+def _json_answer(status: int, response: requests.Response) -> Any:
+    """The JSON of a 2xx answer; a body that is not JSON is a ProtocolError that says what it was."""
+    if not (response.content or b"").strip():
+        raise ProtocolError("The orchestrator answered HTTP %d with an empty body where the API sends JSON (a proxy "
+                            "or load balancer in front of it may have cut the answer off)." % status, status=status)
     try:
-        body = json.loads(text)
-        if isinstance(body, dict):
-            kind = body.get("kind") if isinstance(body.get("kind"), str) else None
-            msg = body.get("msg") if isinstance(body.get("msg"), str) else None
-            details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        value = response.json()
+    except ValueError:
+        text = response.text
+        page = _page_text(text)
+        if _is_html(text):
+            error = ProtocolError("The orchestrator URL answered HTTP %d with an HTML page%s, not JSON: a proxy, load "
+                                  "balancer or login page answers instead of the orchestrator."
+                                  % (status, " (%s)" % page if page else ""), status=status)
+            error.foreign = True
+            raise error
+        if text.lstrip()[:1] in ("{", "["):
+            raise ProtocolError("The orchestrator answered HTTP %d with a body that is not JSON: it is cut off or "
+                                "malformed (%d bytes), as when the connection or a proxy in front of the orchestrator "
+                                "drops part of the answer."
+                                % (status, len(response.content)), status=status)
+        raise ProtocolError("The orchestrator answered HTTP %d with a body that is not JSON%s."
+                            % (status, " (%s)" % page if page else ""), status=status)
+    if _is_pe_error(value):
+        # an error object under a 2xx status (a proxy rewrote the status): PE's kind decides
+        raise error_from_response(status, response.text, headers=response.headers)
+    return value
+
+
+def _is_pe_error(value: Any) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("kind"), str) and value["kind"].startswith("puppetlabs.")
+            and "msg" in value and not {"job", "items", "state", "name", "id"} & set(value))
+
+
+def _is_html(text: str) -> bool:
+    head = text.lstrip()[:512].lower() if isinstance(text, str) else ""
+    return head.startswith("<") and any(tag in head for tag in ("<html", "<!doctype", "<head", "<body", "<title",
+                                                                 "<h1", "<center"))
+
+
+def _page_text(text: str) -> Optional[str]:
+    """A few words from a non-JSON body: an HTML page's title (or first heading), or plain text."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    if _is_html(text):
+        for tag in ("title", "h1"):
+            found = re.search(r"<%s[^>]*>(.*?)</%s\s*>" % (tag, tag), text, re.I | re.S)
+            if found:
+                words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
+                if words:
+                    return words[:120]
+        return None
+    return _short(text)[:200]
+
+
+def _retry_after(headers: Any) -> Optional[float]:
+    """Retry-After as seconds (a number or an HTTP date), bounded; None when absent or unreadable."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    if seconds != seconds:
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _safe_location(location: Any) -> str:
+    """A redirect target without its query or credentials (a login URL may carry a session)."""
+    if not isinstance(location, str) or not location.strip():
+        return "an unnamed location"
+    parts = urlsplit(location.strip())
+    if parts.scheme and parts.hostname:
+        try:
+            port = ":%d" % parts.port if parts.port else ""
+        except ValueError:
+            port = ""
+        return _short("%s://%s%s%s" % (parts.scheme, parts.hostname, port, parts.path))[:200]
+    return _short(parts.path or "/")[:200]
+
+
+STATUS_WORDS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+                429: "Too Many Requests"}
+
+
+def error_from_response(status: int, text: str, job_lookup: bool = False, headers: Any = None) -> OrchestratorError:
+    """Maps an HTTP error answer of the orchestrator to the typed error an admin can act on.
+
+    `headers` (optional) gives Location for a redirect and Retry-After for 429/5xx. The error's
+    `foreign` is True when the answer was an HTML page, i.e. not PE's JSON."""
+    error = _error_from_response(status, text, job_lookup, headers)
+    error.foreign = isinstance(text, str) and _is_html(text) or 300 <= status < 400 or status == 407
+    return error
+
+
+def _error_from_response(status: int, text: str, job_lookup: bool, headers: Any) -> OrchestratorError:
+    kind, msg, details = None, None, {}
+    body = None
+    try:
+        body = json.loads(text) if isinstance(text, str) else None
     except ValueError:
         pass
+    if isinstance(body, dict):
+        kind = body.get("kind") if isinstance(body.get("kind"), str) and body.get("kind").strip() else None
+        for key in ("msg", "message", "error"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                msg = body[key]
+                break
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+    html_page = body is None and _is_html(text)
+    if msg is None and body is None:
+        msg = _page_text(text)  # RBAC answers text/plain with the message alone; a proxy an HTML page
     said = " (%s)" % _short(msg) if msg else ""
     args = dict(kind=kind, status=status, details=details)
     short_kind = (kind or "").rsplit("/", 1)[-1]
+    if kind is None and status == 401 and msg and not html_page:
+        lowered = msg.lower()
+        short_kind = next((k for words, k in TOKEN_TEXTS if words in lowered), "")
+        if short_kind:
+            kind = args["kind"] = "puppetlabs.rbac/" + short_kind  # RBAC's text/plain answer is its msg alone
+    if 300 <= status < 400:
+        location = _safe_location(headers.get("Location") if headers is not None else None)
+        return ConfigurationError(
+            "The orchestrator URL answered with a redirect (HTTP %d to %s): the orchestrator API never redirects, so "
+            "something in front of it (a proxy or single sign-on login page) answers instead. Point the URL at the "
+            "orchestrator itself, https://<primary>:8143." % (status, location), **args)
+    if status == 407:
+        return ConfigurationError("A proxy between Sentry and the orchestrator demands its own authentication (HTTP "
+                                  "407)%s. The plugin connects to the orchestrator directly: let Sentry's workers reach "
+                                  "https://<primary>:8143 without that proxy." % said, **args)
+    if status == 401 and (html_page or (kind is None and msg and not short_kind)):
+        return AuthError("The orchestrator URL answered HTTP 401 with a page that is not PE's%s: a proxy in front of "
+                         "the orchestrator may demand its own login, or PE refused the RBAC token. Check that the URL "
+                         "points at https://<primary>:8143, and the token." % said, **args)
     if status == 401 or short_kind in TOKEN_ERROR_KINDS:
         what = {"token-expired": "has expired", "token-revoked": "was revoked",
                 "user-revoked": "belongs to a user who was revoked in PE",
@@ -511,9 +719,13 @@ def error_from_response(status: int, text: str, job_lookup: bool = False) -> Orc
             short_kind, "Create a new long-lived token (puppet-access login --lifetime 1y) and save it in the "
                         "plugin settings")
         return AuthError("The orchestrator says the RBAC token %s%s. %s." % (what, said, action), **args)
-    if short_kind == "not-permitted":
+    if short_kind in PERMISSION_KINDS:
         return NotPermitted("The RBAC role of this token may not run this task on this node%s. Give the role "
                             "the permission 'Tasks: Run tasks: diagnostics::collect' on the node group." % said, **args)
+    if status == 403 and html_page:
+        return AuthError("The orchestrator URL answered HTTP 403 with a page that is not PE's%s: a proxy or firewall "
+                         "in front of the orchestrator refuses the request. Let Sentry's workers reach "
+                         "https://<primary>:8143 directly." % said, **args)
     if status == 403:
         return AuthError("The orchestrator refused the RBAC token (403)%s. Check the token and its role." % said, **args)
     if short_kind == "unknown-environment":
@@ -529,16 +741,58 @@ def error_from_response(status: int, text: str, job_lookup: bool = False) -> Orc
         return PuppetDBError("The orchestrator could not query PuppetDB for the node%s." % said, **args)
     if short_kind == "query-error":
         return QueryError("The orchestrator refused the node query%s." % said, **args)
-    if short_kind == "validation-error":
+    if short_kind in VALIDATION_KINDS:
         return RequestInvalid("The orchestrator rejected the request%s." % said, **args)
-    if status == 404 and job_lookup:
-        return JobNotFound("The orchestrator does not know the job (yet).", **args)
+    if short_kind == "unknown-job" or (status == 404 and job_lookup):
+        return JobNotFound("The orchestrator does not know the job%s: it may not be visible yet, or PE was "
+                           "restarted or restored, or purged its job records." % said, **args)
     if status == 429 or status >= 500:
-        return TransientError("The orchestrator is unavailable (HTTP %d)%s." % (status, said), **args)
+        retry_after = _retry_after(headers)
+        words = STATUS_WORDS.get(status, "")
+        if kind is None and (html_page or not msg) and status in (502, 503, 504):
+            message = ("The orchestrator did not answer: a proxy or load balancer in front of it returned HTTP %d %s%s. "
+                       "The orchestration service on the primary may be restarting or down." % (status, words, said))
+        elif status == 429:
+            message = "The orchestrator (or a proxy in front of it) is rate-limiting requests (HTTP 429)%s." % said
+        else:
+            message = "The orchestrator is unavailable (HTTP %d%s)%s." % (status, " " + words if words else "", said)
+        if retry_after is not None:
+            message += " It asked to retry after %d seconds." % round(retry_after)
+        error = TransientError(message, **args)
+        error.retry_after = retry_after
+        return error
     if status == 404:
         return ConfigurationError("The orchestrator URL answers 404%s: check that it is the orchestrator "
                                   "(https://<primary>:8143)." % said, **args)
     return OrchestratorError("The orchestrator answered HTTP %d%s." % (status, said), **args)
+
+
+def _job_name(job: Dict[str, Any]) -> Optional[str]:
+    """The job's name from {"name": "1234"} or, failing that, its id URL (…/orchestrator/v1/jobs/1234).
+
+    PE sends the name as a string; a number, surrounding spaces or a name given as the job's
+    URL are read too. None when neither key names a job."""
+    for key in ("name", "id"):
+        value = job.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and value.strip():
+            value = value.strip()
+            if "/" in value:
+                value = urlsplit(value).path.rstrip("/").rsplit("/", 1)[-1]
+            if value and not any(c in value for c in " \t\r\n"):
+                return value
+    return None
+
+
+def _shape(value: Any) -> str:
+    """A few words on what a JSON answer was, for a message (never its content)."""
+    if isinstance(value, dict):
+        keys = sorted(str(k) for k in value)[:6]
+        return "an object with keys %s" % (", ".join(keys) if keys else "none")
+    if isinstance(value, list):
+        return "a JSON array of %d item(s)" % len(value)
+    return "a JSON %s" % {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def _names_key(exc: OrchestratorError, key: str) -> bool:
@@ -548,6 +802,26 @@ def _names_key(exc: OrchestratorError, key: str) -> bool:
     except (TypeError, ValueError):
         details = ""
     return key in (exc.message or "") or key in details
+
+
+def _fold(certname: str) -> str:
+    return certname.strip().rstrip(".").lower()
+
+
+def _next_offset(answer: Any, count: int) -> Optional[Tuple[int, int]]:
+    """(limit, offset) of the next page when a paginated answer says more items follow, else None."""
+    page = answer.get("pagination") if isinstance(answer, dict) else None
+    if not isinstance(page, dict) or count == 0:
+        return None
+    numbers = [page.get(k) for k in ("limit", "offset", "total")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers[1:]):
+        return None
+    limit, offset, total = numbers
+    following = offset + count
+    if following >= total:
+        return None
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else count
+    return limit, following
 
 
 def _readable(item: Any) -> Optional[NodeResult]:
