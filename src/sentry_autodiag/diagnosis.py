@@ -133,6 +133,9 @@ def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 
         # a 401/403 page that is not PE's JSON: a proxy's own login or access rule, or PE behind it
         return render_failure(ctx, "refused in front of the orchestrator", exc.message,
                               "%s If the URL is the orchestrator itself: %s" % (HINTS["bad-answer"], HINTS["auth"]))
+    if exc.reason == "orchestrator-error" and exc.foreign:
+        # an HTTP error page of something in front of PE (e.g. a proxy's 400 "header too large")
+        return render_failure(ctx, "unexpected answer from the orchestrator", exc.message, HINTS["bad-answer"])
     if exc.reason == "configuration" and exc.status is not None:
         # the URL answered, but not as the orchestrator does (a 404 page, a redirect, a proxy's 407)
         return render_failure(ctx, "wrong orchestrator URL", exc.message, HINTS["bad-answer"])

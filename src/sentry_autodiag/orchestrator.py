@@ -393,6 +393,8 @@ class OrchestratorClient:
         `timeout` is a key only recent PE versions accept; a PE that answers validation-error
         naming it gets the request once more without it (the caller's own deadline still
         holds), and this orchestrator URL is remembered so later calls leave it out at once.
+        `targets` (for agentless nodes) is sent, empty, only when a PE refuses the request
+        naming it as missing.
         """
         scopes = {k: v for k, v in (("nodes", nodes), ("query", query), ("node_group", node_group)) if v is not None}
         if len(scopes) != 1:
@@ -406,15 +408,20 @@ class OrchestratorClient:
             body["noop"] = True
         if timeout is not None and not self.refuses_timeout:
             body["timeout"] = int(timeout)
-        try:
-            answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
-        except RequestInvalid as exc:
-            if "timeout" not in body or not _names_key(exc, "timeout"):
-                raise
-            with _REFUSES_TIMEOUT_LOCK:
-                _REFUSES_TIMEOUT.add(self.base_url)
-            del body["timeout"]
-            answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
+        answer = None
+        for attempt in range(3):
+            try:
+                answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
+                break
+            except RequestInvalid as exc:
+                if attempt < 2 and "timeout" in body and _names_key(exc, "timeout"):
+                    with _REFUSES_TIMEOUT_LOCK:
+                        _REFUSES_TIMEOUT.add(self.base_url)
+                    del body["timeout"]
+                elif attempt < 2 and "targets" not in body and _names_key(exc, "targets"):
+                    body["targets"] = []  # the newest docs list `targets` (agentless nodes only) as required
+                else:
+                    raise
         job = answer.get("job") if isinstance(answer, dict) else None
         name = _job_name(job) if isinstance(job, dict) else None
         if name is None:
