@@ -74,7 +74,7 @@ class RecordedPE(BaseAdapter):
         response._content = text.encode("utf-8")
         response.headers["Content-Type"] = "application/json"
         response.headers.update(answer.get("headers") or {})
-        response.encoding = "utf-8"
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)  # as requests' own adapter
         response.url = request.url
         response.request = request
         return response

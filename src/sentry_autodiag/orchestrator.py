@@ -569,7 +569,7 @@ class OrchestratorClient:
         status = response.status_code
         if status in expect or 200 <= status < 300:
             return _json_answer(status, response)
-        raise error_from_response(status, response.text, job_lookup=job_lookup, headers=response.headers)
+        raise error_from_response(status, _body_text(response), job_lookup=job_lookup, headers=response.headers)
 
 
 def _json_answer(status: int, response: requests.Response) -> Any:
@@ -577,10 +577,10 @@ def _json_answer(status: int, response: requests.Response) -> Any:
     if not (response.content or b"").strip():
         raise ProtocolError("The orchestrator answered HTTP %d with an empty body where the API sends JSON (a proxy "
                             "or load balancer in front of it may have cut the answer off)." % status, status=status)
+    text = _body_text(response)
     try:
-        value = response.json()
+        value = json.loads(text)
     except ValueError:
-        text = response.text
         page = _page_text(text)
         if _is_html(text):
             error = ProtocolError("The orchestrator URL answered HTTP %d with an HTML page%s, not JSON: a proxy, load "
@@ -597,8 +597,18 @@ def _json_answer(status: int, response: requests.Response) -> Any:
                             % (status, " (%s)" % page if page else ""), status=status)
     if _is_pe_error(value):
         # an error object under a 2xx status (a proxy rewrote the status): PE's kind decides
-        raise error_from_response(status, response.text, headers=response.headers)
+        raise error_from_response(status, text, headers=response.headers)
     return value
+
+
+def _body_text(response: requests.Response) -> str:
+    """The body as text. JSON is UTF-8 (RFC 8259) whatever the Content-Type says: a proxy that labels
+    it text/plain or text/html without a charset must not turn "°C" into "Â°C" (requests would
+    decode such a body as ISO-8859-1). A leading BOM is dropped; other encodings fall back to requests."""
+    try:
+        return (response.content or b"").decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return response.text
 
 
 def _is_pe_error(value: Any) -> bool:
