@@ -82,8 +82,15 @@ def hint_for(exc: oc.OrchestratorError) -> Optional[str]:
 
 
 def is_not_connected(node: oc.NodeResult) -> bool:
-    """PE's answer for a node it could not reach, which is also its answer for an unknown certname."""
-    return node.state == "errored" and bool(node.error) and "not connected" in str(node.error.get("msg", ""))
+    """PE's answer for a node it could not reach, which is also its answer for an unknown certname.
+
+    PE 2016-2018 mark such a node `errored`; the newer docs list no `errored` node state, so a
+    `failed` node counts too when the error is the orchestrator's own (execution-failure), never
+    when it is the task's (a task may well print "database not connected")."""
+    if not node.error or "not connected" not in str(node.error.get("msg", "")):
+        return False
+    return node.state == "errored" or (
+        node.state == "failed" and str(node.error.get("kind", "")).endswith("/execution-failure"))
 
 
 def diagnosis_id(group_id: int, event_id: str) -> str:
