@@ -185,8 +185,14 @@ def note_for_timeout(ctx: NoteContext, timeout: int, stopped: bool) -> str:
         "Raise the Job timeout in the plugin settings if the task legitimately needs longer, or check the node.")
 
 
+MISSING_NODE_HINT = ("PE leaves out of a job the nodes the token's RBAC role may not run the task on: check that "
+                     "the role's Tasks → Run tasks permission covers this node's group. Check also that the event's "
+                     "host name is the node's Puppet certname (Certname suffix setting).")
+
+
 def note_for_missing_node_result(ctx: NoteContext, job_state: str) -> str:
-    return render_failure(ctx, "no result", "The job ended (%s) without a result for this node." % job_state)
+    return render_failure(ctx, "no result", "The job ended (%s) without a result for this node." % job_state,
+                          MISSING_NODE_HINT)
 
 
 def note_for_storm_limit(ctx: NoteContext, max_running: int, max_waiting: int) -> str:
