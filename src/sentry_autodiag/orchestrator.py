@@ -480,17 +480,20 @@ class OrchestratorClient:
         items than it holds is followed with ?limit=&offset= (at most MAX_NODE_PAGES pages)."""
         path = "/jobs/%s/nodes" % quote(str(name), safe="")
         answer = self._request("GET", path, job_lookup=True)
+        asked = None  # the offset of the page asked for last
         for _ in range(MAX_NODE_PAGES):
             items = answer if isinstance(answer, list) else answer.get("items") if isinstance(answer, dict) else None
             if not isinstance(items, list):
                 raise ProtocolError("The orchestrator returned no node list for job %s (got %s)."
                                     % (name, _shape(answer)))
+            if asked is not None and _page_offset(answer) not in (None, asked):
+                return  # the server ignored limit/offset and answered another page again: no loop over it
             yield items
             following = _next_offset(answer, len(items))
             if following is None:
                 return
-            answer = self._request("GET", "%s?limit=%d&offset=%d" % (path, following[0], following[1]),
-                                   job_lookup=True)
+            asked = following[1]
+            answer = self._request("GET", "%s?limit=%d&offset=%d" % (path, following[0], asked), job_lookup=True)
 
     def stop(self, name: str, force: bool = False) -> Dict[str, int]:
         answer = self._request("POST", "/command/stop", {"job": str(name), "force": bool(force)},
@@ -839,6 +842,12 @@ def _next_offset(answer: Any, count: int) -> Optional[Tuple[int, int]]:
         return None
     limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else count
     return limit, following
+
+
+def _page_offset(answer: Any) -> Optional[int]:
+    page = answer.get("pagination") if isinstance(answer, dict) else None
+    offset = page.get("offset") if isinstance(page, dict) else None
+    return offset if isinstance(offset, int) and not isinstance(offset, bool) else None
 
 
 def _readable(item: Any) -> Optional[NodeResult]:
