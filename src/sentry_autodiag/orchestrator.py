@@ -205,10 +205,12 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
             error = {"kind": "unknown", "msg": result["error"] or "no message", "details": {}}
             result = {k: v for k, v in result.items() if k != "error"}
         if result is not None:
+            # `_output: null` next to `_error` (a task that printed nothing) is no output
+            result = {k: v for k, v in result.items() if not (k in ("_output", "output") and v is None)}
             for key in ("_output", "output"):
                 if isinstance(result.get(key), str) and set(result) <= {key, "_error"}:
-                    output = result[key]
-                    report = _json_object(output)  # stdout PE wrapped although it is a JSON object (spaces, a BOM)
+                    output = result[key] if result[key].strip() else None
+                    report = _json_object(output) if output else None  # stdout PE wrapped although a JSON object
                     if report is not None:
                         output = None
                     break
