@@ -320,3 +320,63 @@ def test_our_node_missing_or_odd(ca_pem):
     assert node.state == "finished" and node.report is None and node.output is None
     with pytest.raises(oc.ProtocolError):
         client.job_node("81", "web01.example.com")
+
+
+# --- what stands in front of PE: bounded messages, Retry-After ---------------------------
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("status, text, headers, error_type", [
+    (401, "<html><title>%s</title></html>" % LONG, {}, oc.AuthError),
+    (302, "", {"Location": "https://sso.example.com/" + LONG + "?ticket=secret"}, oc.ConfigurationError),
+    (407, LONG, {}, oc.ConfigurationError),
+    (404, '{"kind":"puppetlabs.orchestrator/unknown-job","msg":"%s"}' % LONG, {}, oc.JobNotFound),
+    (503, LONG, {"Retry-After": "99999999"}, oc.TransientError),
+    (429, '{"message":"%s"}' % LONG, {"Retry-After": "1e308"}, oc.TransientError),
+    (401, LONG, {}, oc.AuthError),
+    (403, "<html><h1>%s</h1></html>" % LONG, {}, oc.AuthError),
+    (400, "<html><title>%s</title></html>" % LONG, {}, oc.OrchestratorError),
+])
+def test_hostile_proxy_answers_give_bounded_one_line_messages(status, text, headers, error_type):
+    error = oc.error_from_response(status, text, job_lookup=True, headers=headers)
+    assert type(error) is error_type
+    assert len(error.message) < 600 and "\n" not in error.message and "secret" not in error.message
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("120", 120.0), (" 7 ", 7.0), ("0", 0.0), ("-5", 0.0), ("1e308", oc.MAX_RETRY_AFTER), ("inf", oc.MAX_RETRY_AFTER),
+    ("nan", None), ("", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("Wed, 99 Foo", None)])
+def test_retry_after_in_seconds_or_as_a_date(value, seconds):
+    error = oc.error_from_response(503, "", headers={"Retry-After": value})
+    assert error.retry_after == seconds and error.retryable
+
+
+def test_a_retry_after_date_in_the_future_counts_down():
+    import email.utils
+    import time
+    error = oc.error_from_response(429, "", headers={"Retry-After": email.utils.formatdate(time.time() + 90, usegmt=True)})
+    assert 80 <= error.retry_after <= 91
+
+
+@pytest.mark.parametrize("text, page", [
+    ("<html><head><title>502 Bad Gateway</title></head></html>", "502 Bad Gateway"),
+    ("<HTML><BODY><H1>503 Service Unavailable</H1>No server</BODY></HTML>", "503 Service Unavailable"),
+    ("<!DOCTYPE html><title>Sign in &middot; SSO</title>", "Sign in · SSO"),
+    ("<html><body>no title</body></html>", None),
+    ("plain\ntext  answer", "plain text answer"),
+    ("", None),
+])
+def test_what_a_page_says(text, page):
+    assert oc._page_text(text) == page
+
+
+@pytest.mark.parametrize("job, name", [
+    ({"id": "https://pe:8143/orchestrator/v1/jobs/81", "name": "81"}, "81"), ({"name": 82}, "82"),
+    ({"id": "https://pe:8143/orchestrator/v1/jobs/83/"}, "83"), ({"name": "", "id": "/orchestrator/v1/jobs/84"}, "84"),
+    ({"name": " 85 "}, "85"), ({"name": True, "id": 86}, "86"), ({"name": None, "id": None}, None), ({}, None),
+    ({"name": "a b"}, None), ({"id": "https://pe:8143/"}, None),
+    ({"id": "https://pe:8143/orchestrator/v1/jobs/"}, None), ({"name": "/jobs/", "id": "87"}, "87"),
+])
+def test_job_names_in_every_shape(job, name):
+    assert oc._job_name(job) == name

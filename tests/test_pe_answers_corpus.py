@@ -166,7 +166,7 @@ def test_recorded_answer(ca_pem, entry):
             exc = caught.value
             assert type(exc).__name__ == entry["raises"], (type(exc).__name__, exc.message)
             assert exc.retryable is entry["retryable"]
-            assert exc.message and len(exc.message) < 800 and "\n" not in exc.message
+            assert exc.message and len(exc.message) < 600 and "\n" not in exc.message
             assert "0VZ4Ue0k" not in exc.message  # never the token
             for key in ("kind", "foreign", "retry_after"):
                 if key in entry:

@@ -802,6 +802,7 @@ def _job_name(job: Dict[str, Any]) -> Optional[str]:
             value = value.strip()
             if "/" in value:
                 value = urlsplit(value).path.rstrip("/").rsplit("/", 1)[-1]
+                value = "" if value in ("jobs", "v1", "orchestrator") else value  # a URL that names no job
             if value and not any(c in value for c in " \t\r\n"):
                 return value
     return None
