@@ -3,7 +3,6 @@ PE or the thing in front of it answered, and what to do where the message does n
 import json
 
 import pytest
-import requests
 
 from sentry_autodiag import checks, settings
 from sentry_autodiag import orchestrator as oc
