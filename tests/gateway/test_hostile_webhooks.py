@@ -496,6 +496,19 @@ def test_a_replay_queues_nothing_more(gateway_process, redis_url):
     assert again.status_code == 200 and again.json()["status"] == "duplicate" and len(queued(redis_url)) == 1
 
 
+def test_the_title_is_stored_on_one_line_for_the_job_description(receiver, redis_url):
+    """The issue title (an exception message: the event's) becomes the PE job's description."""
+    import redis as redis_py
+    from sentry_autodiag.gateway.frontend import NAMESPACE
+    payload = event_alert(issue_id="31")
+    payload["data"]["event"]["title"] = "Boom\r\nX-Injected: 1\n\x1b[31m\u202eevil\x00" + "x" * 1000
+    body = json.dumps(payload).encode()
+    assert receiver.handle("event_alert", signature.sign(body, SECRET), body).status == 202
+    stored = json.loads(redis_py.Redis.from_url(redis_url).get("%s:issueinfo:31" % NAMESPACE))
+    assert stored["title"].startswith("Boom X-Injected: 1 [31m evil x")  # ESC gone, the rest is text and len(stored["title"]) <= 256
+    assert not re.search("[\x00-\x1f\x7f\u202e]", stored["title"])
+
+
 def test_the_gateway_still_serves_after_the_corpus(gateway_process, redis_url):
     proc, url, log = gateway_process
     assert proc.poll() is None
@@ -588,6 +601,7 @@ def test_any_event_values_are_an_alert_or_a_webhook_error(changes, issue_alert):
                                 not re.search("[\ud800-\udfff]", text))
         if text is not None:
             text.encode("utf-8")
+    assert not re.search("[\x00-\x1f\x7f\u202e]", alert.title + alert.rule)
     assert alert.timestamp is None or NOW_ISO.match(alert.timestamp)
     alert.facts("server_name")
 

@@ -24,6 +24,9 @@ MAX_TEXT = 256
 MAX_ISSUE_ID = 10 ** 20
 MAX_URL = 2048
 SURROGATES = re.compile("[\ud800-\udfff]")
+# line breaks, other control characters and bidi overrides: the title (an exception message)
+# goes into the PE job's description and Redis, one line, read as it is
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
 class WebhookError(ValueError):
@@ -57,6 +60,12 @@ def _text(value: Any, limit: int = MAX_TEXT) -> Optional[str]:
     """A bounded string, or None. JSON can carry lone surrogates (\\ud800), which no UTF-8
     encoder takes (Redis, logs, the queue): they become U+FFFD."""
     return SURROGATES.sub("\ufffd", value[:limit]) if isinstance(value, str) else None
+
+
+def _line(value: Any, limit: int = MAX_TEXT) -> Optional[str]:
+    """`_text`, on one line without control characters (each run becomes one space)."""
+    text = _text(value, limit)
+    return CONTROL.sub(" ", text) if text is not None else None
 
 
 def _event_path(url: Any) -> Optional["re.Match"]:
@@ -113,7 +122,7 @@ def parse_alert(payload: Any) -> Alert:
     return Alert(issue_id, event_id, match.group("org"), match.group("project"), _text(environment, 64),
                  _text(level, 16), server_name, tags,
                  iso_utc(event.get("datetime")) or iso_utc(event.get("timestamp")),
-                 _text(event.get("title")) or "", _text(data.get("triggered_rule")) or "", rule_settings,
+                 _line(event.get("title")) or "", _line(data.get("triggered_rule")) or "", rule_settings,
                  _text(exception_type(event.get("exception"))))
 
 
