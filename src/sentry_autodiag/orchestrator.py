@@ -30,6 +30,7 @@ MAX_ERROR_TEXT = 300
 MAX_STATE_TEXT = 40
 MAX_NODE_PAGES = 50              # GET /jobs/<name>/nodes pages read looking for one node (a paginated answer)
 MAX_RETRY_AFTER = 3600.0
+SENSITIVE_TEXT = "Sensitive [value redacted]"
 # Token problems PE answers with (clj-rbac-client): all mean "this token cannot be used".
 TOKEN_ERROR_KINDS = frozenset({"token-expired", "token-revoked", "invalid-token", "token-invalid", "user-revoked",
                                "user-unauthenticated", "api-user-login", "remote-user-conflict"})
@@ -216,6 +217,9 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
                     break
             else:
                 report = {k: v for k, v in result.items() if k != "_error"} or None
+                if report and "_sensitive" in report:
+                    # the task spec's (and Bolt's) way to return a secret: never put it in a note
+                    report["_sensitive"] = SENSITIVE_TEXT
     elif isinstance(result, str):
         output = result
         report = _json_object(output)
