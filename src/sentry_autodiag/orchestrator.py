@@ -217,9 +217,6 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
                     break
             else:
                 report = {k: v for k, v in result.items() if k != "_error"} or None
-                if report and "_sensitive" in report:
-                    # the task spec's (and Bolt's) way to return a secret: never put it in a note
-                    report["_sensitive"] = SENSITIVE_TEXT
     elif isinstance(result, str):
         output = result
         report = _json_object(output)
@@ -227,6 +224,8 @@ def normalize_node(item: Dict[str, Any]) -> NodeResult:
             output = None
     elif isinstance(result, (list, int, float)) and not isinstance(result, bool) and result != []:
         output = json.dumps(result, ensure_ascii=False, default=str)  # not a documented shape: shown, not lost
+    if report and "_sensitive" in report:
+        report = dict(report, _sensitive=SENSITIVE_TEXT)  # the task spec's way to return a secret: never in a note
     if error is None and state == "errored":
         details = item.get("details") if isinstance(item.get("details"), dict) else {}
         msg = _text(details.get("message")) or _text(details.get("msg")) or \
