@@ -143,7 +143,7 @@ def blind_inotify_watch_limit(n):
         (-95, "systemd-tmpfiles[8812]", "Failed to create inotify watch on /run/user: No space left on device"),
         (-40, "tail[9120]", "tail: inotify cannot be used, reverting to polling: No space left on device")])}
     return {"description": "fs.inotify.max_user_watches is used up by a file-watching dev tool; watches fail with ENOSPC though every disk has room.",
-            "expect": expect(("inotify-limit", "warning")), "forbid": ["disk-full", "app-disk-full", "inodes-full"]}
+            "expect": expect(("app-inotify-limit", "warning")), "forbid": ["disk-full", "app-disk-full", "inodes-full"]}
 
 
 @scenario

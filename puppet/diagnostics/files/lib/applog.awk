@@ -7,7 +7,7 @@ function peer(s,   l, p, h) {
     if (match(l, /\[[0-9a-f:]+\]:[0-9]+/)) return substr(l, RSTART, RLENGTH)
     while (match(l, /[a-z0-9][a-z0-9._-]*:[0-9][0-9]+/)) {
         p = substr(l, RSTART, RLENGTH); l = substr(l, RSTART + RLENGTH); h = p; sub(/:.*/, "", h)
-        if (h ~ /[a-z.]/ && h !~ /^(http|https|tcp|udp|port|line|errno|error|at|pid)$/ && h !~ /\.(java|py|go|js|rb|c|ts)$/) return p
+        if (h ~ /[a-z.]/ && h !~ /^(http|https|tcp|udp|port|line|errno|error|at|pid)$/ && h !~ /\.(java|py|go|js|rb|c|ts)$/ && h !~ /^[0-9]+-[0-9]+-[0-9]+t[0-9]+$/) return p
     }
     return ""
 }
@@ -44,11 +44,19 @@ function cause(code, t, l, p) {
         nerr++; sg = signature(line); sig[sg]++; if (!(sg in sigfirst)) sigfirst[sg] = t
         if (t != "" && t >= ev - 120 && t <= ev + after) nerr_near++; else if (t != "") nerr_early++
     }
-    if (l ~ /unable to create (new )?native thread|fork: (retry: )?resource temporarily unavailable|cannot fork|pthread_create failed|can't start new thread|resource temporarily unavailable.*(thread|fork)/) cause("app-process-limit", t, line, "")
+    # EAGAIN from fork/clone/posix_spawn/pthread_create (RLIMIT_NPROC, pids cgroup, pid_max) in
+    # its runtimes' words: Java "Cannot run program ...: error=11", Go "fork/exec ...: resource
+    # temporarily unavailable", Node "spawn ... EAGAIN", Python "[Errno 11]" from fork/Popen.
+    # A bare "Resource temporarily unavailable" is a non-blocking socket, not a limit.
+    if (l ~ /unable to create (new )?native thread|fork: (retry: )?resource temporarily unavailable|cannot fork|can't fork|fork failed|pthread_create failed|can't start new thread|resource temporarily unavailable.*(thread|fork)|error=11, resource temporarily unavailable|spawn [^ ]* ?eagain|spawn eagain/ ||
+        (l ~ /fork|clone\(|spawn|run program|pthread_create|popen|subprocess/ && l ~ /resource temporarily unavailable|eagain|errno 11([^0-9]|$)/)) cause("app-process-limit", t, line, "")
     else if (l ~ /java\.lang\.outofmemoryerror|memoryerror|javascript heap out of memory|runtime: out of memory|fatal error: out of memory|std::bad_alloc|cannot allocate memory|allowed memory size of [0-9]+ bytes exhausted|out of memory/) cause("app-out-of-memory", t, line, "")
-    if (l ~ /too many open files|emfile|errno 24([^0-9]|$)/) cause("app-too-many-open-files", t, line, "")
+    if (l ~ /too many open files|emfile|errno 24([^0-9]|$)/ && l !~ /inotify/) cause("app-too-many-open-files", t, line, "")
     if (l ~ /cannot assign requested address|eaddrnotavail|errno 99([^0-9]|$)/) cause("app-ephemeral-ports", t, line, peer(l))
-    if (l ~ /no space left on device|enospc|errno 28([^0-9]|$)|disk full|could not extend file|disk quota exceeded|edquot/) cause("app-disk-full", t, line, "")
+    # inotify_add_watch() fails with ENOSPC when fs.inotify.max_user_watches is used up (and
+    # inotify_init with EMFILE at max_user_instances): not a full disk.
+    if (l ~ /inotify|file watchers|watch limit|limit of inotify/ && l ~ /no space left|enospc|limit|too many open files|emfile|resources exhausted/) cause("app-inotify-limit", t, line, "")
+    else if (l ~ /no space left on device|enospc|errno 28([^0-9]|$)|disk full|could not extend file|disk quota exceeded|edquot/) cause("app-disk-full", t, line, "")
     if (l ~ /read-only file system|erofs|errno 30([^0-9]|$)/) cause("app-read-only-fs", t, line, "")
     if (l ~ /connection refused|econnrefused|errno 111([^0-9]|$)|\(111(: |\))/) cause("app-connection-refused", t, line, peer(l))
     else if (l ~ /connection reset|econnreset|errno 104([^0-9]|$)|\(104: |broken pipe|epipe/) cause("app-connection-reset", t, line, peer(l))
@@ -62,6 +70,12 @@ function cause(code, t, l, p) {
     if (l ~ /clock skew|token used before issued|iat.*future|jwt.*not (yet )?(active|valid)|not valid yet/) { cause("app-tls-error", t, line, ""); tls_time = 1 }
     if (l ~ /too many connections|too many clients|remaining connection slots are reserved|connection pool exhausted|timeout waiting for connection from pool|could not get jdbc connection|max_connections/) cause("app-db-connections-exhausted", t, line, peer(l))
     if (l ~ /segmentation fault|sigsegv|core dumped|^panic: |fatal error: unexpected signal|signal 11/) cause("app-crash", t, line, "")
+    # the server's own worker/connection limit: php-fpm pm.max_children, Apache
+    # MaxRequestWorkers/MaxClients, nginx worker_connections, uWSGI listen queue, Tomcat maxThreads
+    if (l ~ /reached (pm\.)?max_children|reached maxrequestworkers|reached maxclients|worker_connections are not enough|listen queue of socket .* full|all threads \([0-9]+\) are currently busy|max_children setting/) cause("app-worker-limit", t, line, "")
+    # a datastore refusing writes at its own limit: Redis maxmemory (OOM command not allowed)
+    # or failed RDB persistence (MISCONF), Elasticsearch flood-stage/read-only index block
+    if (l ~ /oom command not allowed|used memory > 'maxmemory'|misconf redis is configured to save|flood[- ]stage disk watermark|index read-only \/ allow delete|cluster_block_exception/) cause("app-datastore-full", t, line, "")
     if (l ~ /permission denied|eacces|operation not permitted|errno 13([^0-9]|$)/) cause("app-permission-denied", t, line, "")
 }
 END {

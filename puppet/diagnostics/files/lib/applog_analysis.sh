@@ -73,6 +73,9 @@ correlate_app() {
             app-db-connections-exhausted) [ "$count" -ge 3 ] && sev=critical; msg="connection pool / server connection limit hit $count time(s)${peer:+ ($peer)}" ;;
             app-crash) [ "$count" -ge 2 ] && sev=critical; msg="the application crashed (segfault/panic) $count time(s)" ;;
             app-network-unreachable) [ "$count" -ge 3 ] && sev=critical; msg="no route to host / network unreachable $count time(s)${peer:+ to $peer}" ;;
+            app-inotify-limit) msg="inotify watches/instances used up $count time(s) (fs.inotify.max_user_watches $(cat /proc/sys/fs/inotify/max_user_watches 2>/dev/null || echo ?), max_user_instances $(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo ?)): ENOSPC here is not a full disk" ;;
+            app-worker-limit) msg="the server's worker/connection limit was reached $count time(s) (requests queue behind it)" ;;
+            app-datastore-full) [ "$count" -ge 3 ] && sev=critical; msg="a datastore refused writes at its own limit $count time(s) (Redis maxmemory/MISCONF, Elasticsearch flood stage)" ;;
             app-permission-denied) sev=info; [ "$count" -ge 3 ] && sev=warning; msg="permission denied $count time(s)" ;;
             *) continue ;;
         esac

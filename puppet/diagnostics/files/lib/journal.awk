@@ -16,7 +16,7 @@ function when(t) { return t < ev ? span(ev - t) " before the event" : span(t - e
         shown[++n] = msg
     } else if ($0 ~ /code=dumped, status=[0-9]+\/(SEGV|ABRT|BUS|ILL|FPE)|dumped core\./) {
         if (match($0, /\([^)]+\) of user/)) c = substr($0, RSTART + 1, RLENGTH - 10); else c = unit_of($0)
-        dumps[c]++; if (near(t)) ndumpnear++; dumpt = t; dumpc = c; shown[++n] = msg
+        dumps[c]++; if (near(t)) dnear[c]++; dumpt[c] = t; shown[++n] = msg
     } else if ($0 ~ /systemd-oomd\[[0-9]+\]: Killed |earlyoom\[[0-9]+\]: (sending SIG|killing)/) {
         ukill = msg; ukillt = t; shown[++n] = msg
     }
@@ -27,9 +27,11 @@ END {
     if (ukill != "" && near(ukillt)) fnd("critical", "oom-kill", "journal", sprintf("a userspace OOM killer acted %s: %s", when(ukillt), substr(ukill, 1, 160)), ukillt)
     if (oomu != "" && near(oomt) && ukill == "") fnd("critical", "oom-kill", "journal", sprintf("%s failed with result 'oom-kill' %s", oomu, when(oomt)), oomt)
     for (u in failed) if (index(known, " " u " ") == 0 && failt[u] != "" && failt[u] >= ev - window && failt[u] <= ev + 300 && failed[u] != "oom-kill")
-        fnd("warning", "unit-failed", "journal", sprintf("%s failed with result '%s' %s", u, failed[u], when(failt[u])), failt[u])
+        fnd("warning", "unit-failed", "journal", sprintf("%s failed with result '%s' %s%s", u, failed[u], when(failt[u]), failed[u] == "watchdog" ? " (hung: it stopped answering the systemd watchdog and was killed)" : ""), failt[u])
     for (u in restarts) if (index(known, " " u " ") == 0 && restarts[u] >= 3)
         fnd(restarts[u] >= 10 ? "critical" : "warning", "unit-restarting", "journal", sprintf("%s: restart counter at %d %s (crash loop)", u, restarts[u], when(restt[u])), restt[u])
-    for (c in dumps) if (dumps[c] > most) { most = dumps[c]; mc = c }
-    if (ndumpnear) fnd(most >= 3 ? "critical" : "warning", "segfault", "journal", sprintf("%s dumped core %d time(s), last %s", mc, most, when(dumpt)), dumpt)
+    # the SIGABRT with which systemd's watchdog kills a hung service dumps core too: that is
+    # the unit-failed (result 'watchdog') above, not a crash of the program
+    for (c in dumps) if (failed[c] != "watchdog" && dnear[c] && dumps[c] > most) { most = dumps[c]; mc = c }
+    if (most) fnd(most >= 3 ? "critical" : "warning", "segfault", "journal", sprintf("%s dumped core %d time(s), last %s", mc, most, when(dumpt[mc])), dumpt[mc])
 }

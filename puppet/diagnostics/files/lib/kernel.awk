@@ -30,7 +30,19 @@ function when(t) { return t == "" ? "" : t < ev ? span(ev - t) " before the even
     if (l ~ /out of socket memory|tcp: out of memory|too many orphaned sockets/) note("tcpmem", t, msg)
     if (l ~ /neighbou?r table overflow/) note("neigh", t, msg)
     if (l ~ /soft lockup|hard lockup|rcu.*(self-detected stall|detected stalls)/) note("lockup", t, msg)
-    if (l ~ /machine check|\[hardware error\]|edac .* (ue|ce) /) note("hw", t, msg)
+    # MCE/EDAC: corrected errors are a warning; uncorrected ones (UE, a machine check
+    # exception, memory-failure handling that kills a process) take data or a process down.
+    if (l ~ /machine check|\[hardware error\]|edac .* (ue|ce) |memory failure: |uncorrect(ed|able) (memory |ecc )?error|pcie bus error: severity=(uncorrected|fatal)/) {
+        note("hw", t, msg)
+        if (l ~ /edac .* ue |machine check exception|memory failure: |uncorrect(ed|able)|severity=(uncorrected|fatal)|fatal machine check/ && t != "" && t >= ev - before && t <= ev + after) hwue = 1
+    }
+    # therm_throt.c: "CPUn: Core|Package temperature (is )above threshold, cpu clock (is )throttled"
+    if (l ~ /temperature (is )?above threshold|cpu clock (is )?throttled|critical temperature reached|thermal.*(shutdown|throttl)/ && l !~ /temperature\/speed normal/) note("thermal", t, msg)
+    # NFS/lockd/RPC: "nfs: server X not responding, still trying|timed out", later "nfs: server X OK"
+    if (l ~ /(nfs|lockd|rpc): server .* not responding/) { note("nfs", t, msg); nfsbad = t }
+    else if (l ~ /(nfs|lockd): server .* ok$/) nfsok = t
+    # mm/page_alloc.c warn_alloc: "comm: page allocation failure: order:N, mode:..."
+    if (match(l, /page allocation failure: order:[0-9]+/)) { o = substr(l, RSTART + 31, RLENGTH - 31) + 0; note(o > 0 ? "frag" : "alloc0", t, msg); if (o > maxorder) maxorder = o }
     if (l ~ /^bug: (unable|kernel|scheduling)|kernel bug at|^oops: |kernel panic/) note("oops", t, msg)
     if (l ~ /nic link is down|link is down|netdev watchdog/) note("link", t, msg)
 }
@@ -55,7 +67,11 @@ END {
     rule("tcpmem", "tcp-memory", "warning", "TCP out of socket memory")
     rule("neigh", "neighbour-table-overflow", "warning", "ARP/neighbour table overflow")
     rule("lockup", "soft-lockup", "critical", "CPU lockup or RCU stall")
-    rule("hw", "hardware-error", "warning", "hardware error (MCE/EDAC)")
+    rule("hw", "hardware-error", hwue ? "critical" : "warning", hwue ? "uncorrected hardware error (MCE/EDAC)" : "hardware error (MCE/EDAC)")
+    rule("thermal", "cpu-thermal-throttle", "warning", "CPU clock throttled on temperature")
+    rule("nfs", "nfs-unresponsive", nfsok != "" && nfsok > nfsbad ? "warning" : "critical", nfsok != "" && nfsok > nfsbad ? "NFS server not responding (answered again " when(nfsok) ")" : "NFS server not responding")
+    rule("frag", "memory-fragmentation", "warning", "kernel page allocation failure up to order " maxorder " (free memory too fragmented)")
+    rule("alloc0", "memory-fragmentation", "info", "order-0 page allocation failure (atomic allocation under load)")
     rule("oops", "kernel-oops", "critical", "kernel BUG/oops")
     rule("link", "link-down", "warning", "network link down")
     print "KERNEL_RO=" (ro_boot + 0) > vfile
