@@ -103,14 +103,11 @@ def blind_var_partition_full_nginx(n):
 
 @scenario
 def blind_tmpfs_tmp_full(n):
-    # /tmp is a tmpfs; df -x tmpfs does not show it, so the fake df honours -x like the real one
+    # /tmp is a tmpfs; df -x tmpfs does not show it (the fake df honours -x/-t tmpfs like the real one)
     n["mounts"].append(("tmpfs", "/tmp", "tmpfs", "rw,nosuid,nodev,size=2097152k,nr_inodes=1048576,inode64"))
     n["df"].append(("tmpfs", 2097152, 100))
     n["dfi"].append(("tmpfs", 1048576, 1))
     n["app"] = "python"
-    df = ('#!/bin/sh\n# fake df: the scenario\'s recorded output; like the real df, -x tmpfs hides the tmpfs rows\n'
-          'case " $* " in *" -i "*) f="$DIAG_SCENARIO/cmd/df-i.txt" ;; *) f="$DIAG_SCENARIO/cmd/df.txt" ;; esac\n'
-          'case " $* " in *" -x tmpfs "*) awk \'NR == 1 || $1 != "tmpfs"\' "$f" ;; *) cat "$f" ;; esac\n')
     tb = ["Traceback (most recent call last):",
           '  File "/srv/app/venv/lib/python3.11/site-packages/orders/reports.py", line 212, in render_pdf',
           "    with tempfile.NamedTemporaryFile(suffix=\".pdf\") as fh:",
@@ -123,7 +120,6 @@ def blind_tmpfs_tmp_full(n):
         lines.append((t, pylog(t, "ERROR", "django.request", "Internal Server Error: /api/reports/%d/pdf" % (4100 + k), k)))
         lines += [(t, x) for x in tb]
     n["applog"] = lines
-    n["extra_files"] = {"bin/df": df}
     return {"description": "/tmp is a 2 GB tmpfs filled by leaked report temp files; Python gets ENOSPC there while every disk is fine.",
             "expect": expect(("disk-full", "critical"))}
 
@@ -581,4 +577,150 @@ def baseline_blind_old_incidents(n):
     lines = [(EV - DAY + k * 30, java_line(EV - DAY + k * 30, "ERROR", "com.zaxxer.hikari.pool.HikariPool", "HikariPool-1 - Connection is not available, request timed out after 30000ms.")) for k in range(20)]
     n["applog"] = lines + traffic("java", -900, 60)
     return {"description": "Healthy now; an OOM kill 3 days ago, disk errors 2 days ago, SYN cookies 6 h ago, DB pool errors yesterday.",
+            "baseline": True, "expect": []}
+
+
+# --- round 2: written after the first fixes, as a holdout (other wordings and sources) -----------
+
+@scenario
+def blind2_go_fork_exec_eagain(n):
+    n["app"] = "go"
+    n["applog"] = traffic("go", -900, 60) + errors("go", range(-100, 20, 6), "transcode failed: fork/exec /usr/bin/ffmpeg: resource temporarily unavailable", "media/transcode.go:77")
+    n["dmesg"] = [(-101, "cgroup: fork rejected by pids controller in /system.slice/media-worker.service")]
+    return {"description": "The Go worker's unit hit TasksMax (pids cgroup): fork/exec fails with EAGAIN, the kernel logs the rejection.",
+            "expect": expect(("app-process-limit", "critical")), "forbid": ["app-out-of-memory", "oom-kill"]}
+
+
+@scenario
+def blind2_java_inotify_user_limit(n):
+    trace = ["java.io.IOException: User limit of inotify watches reached",
+             "\tat java.base/sun.nio.fs.LinuxWatchService$Poller.implRegister(LinuxWatchService.java:264)",
+             "\tat java.base/sun.nio.fs.AbstractPoller.processRequests(AbstractPoller.java:262)"]
+    n["applog"] = traffic("java", -900, 60) + errors("java", range(-90, 20, 10), "Failed to register config watcher for /etc/orders-api/conf.d", "c.e.orders.config.ConfigWatcher", trace)
+    return {"description": "The JVM's WatchService cannot add watches: fs.inotify.max_user_watches used up by another process.",
+            "expect": expect(("app-inotify-limit", "warning")), "forbid": ["disk-full", "app-disk-full", "app-too-many-open-files"]}
+
+
+@scenario
+def blind2_uwsgi_listen_queue_full(n):
+    n["app"] = "raw"
+    n["log_path"] = "/var/log/uwsgi/app/orders.log"
+    lines = [(EV - 3600, "Sat Nov 21 02:12:45 2026 - *** Operational MODE: preforking ***")]
+    for k, off in enumerate(range(-150, 20, 5)):
+        t = EV + off
+        lines.append((t, "%s - *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***" % _d(t).strftime("%a %b %d %H:%M:%S %Y")))
+    n["applog"] = lines
+    return {"description": "All uWSGI workers are busy; the socket's listen queue (100) overflows.",
+            "expect": expect(("app-worker-limit", "warning"))}
+
+
+@scenario
+def blind2_thermal_journal_k(n):
+    n["dmesg_denied"] = True
+    kl = [(-2 * DAY, "kernel", "Linux version 6.8.0-48-generic (buildd@lcy02-amd64-010) (x86_64-linux-gnu-gcc-13 (Ubuntu 13.2.0-23ubuntu4) 13.2.0, GNU ld (GNU Binutils for Ubuntu) 2.42) #48-Ubuntu SMP PREEMPT_DYNAMIC Fri Sep 27 14:04:52 UTC 2024")]
+    for i in range(8):
+        kl.append((-480 + 60 * i, "kernel", "CPU%d: Package temperature is above threshold, cpu clock is throttled (total events = %d)" % (i % 8, 1203 + 17 * i)))
+        kl.append((-480 + 60 * i, "kernel", "CPU%d: Core temperature is above threshold, cpu clock is throttled (total events = %d)" % (i % 8, 1190 + 17 * i)))
+    n["extra_files"] = {"cmd/journal-k.txt": journal(kl, colon=True)}
+    n["applog"] = traffic("java", -900, 60, 10) + errors("java", range(-400, 20, 30), "Slow request: GET /api/orders took 6120 ms (budget 500 ms)", "c.e.orders.web.SlowRequestFilter")
+    return {"description": "Ubuntu 24.04, dmesg restricted: journalctl -k shows the CPUs throttling on temperature (6.x wording).",
+            "expect": expect(("cpu-thermal-throttle", "warning"))}
+
+
+@scenario
+def blind2_nfs_soft_timed_out_recovered(n):
+    n["dmesg_denied"] = True
+    msgs = [(-4 * DAY, "kernel", "nfs: server filer02.example.com not responding, timed out"),
+            (-4 * DAY + 60, "kernel", "nfs: server filer02.example.com OK"),
+            (-300, "kernel", "nfs: server filer02.example.com not responding, timed out"),
+            (-250, "kernel", "nfs: server filer02.example.com not responding, timed out"),
+            (-40, "kernel", "nfs: server filer02.example.com OK")]
+    n["extra_files"] = {"var/log/messages": syslog(msgs, host="app03")}
+    n["applog"] = traffic("java", -900, 60) + errors("java", range(-290, -40, 20), "Could not read /mnt/shared/templates/invoice.ftl: java.io.IOException: Input/output error", "c.e.orders.pdf.Templates")
+    return {"description": "A soft NFS mount timed out for 4 minutes (EIO to readers), then the filer answered again 40 s before.",
+            "expect": expect(("nfs-unresponsive", "warning"))}
+
+
+@scenario
+def blind2_elasticsearch_flood_stage(n):
+    n["app"] = "python"
+    m = ("elasticsearch.exceptions.AuthorizationException: AuthorizationException(403, 'cluster_block_exception', "
+         "'index [orders-2026.11.21] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];')")
+    n["applog"] = traffic("python", -900, 60) + errors("python", range(-200, 20, 9), m, "orders.search.indexer")
+    return {"description": "The Elasticsearch cluster's disks passed the flood-stage watermark; indices are read-only, indexing fails.",
+            "expect": expect(("app-datastore-full", "warning")), "forbid": ["disk-full", "app-permission-denied"]}
+
+
+@scenario
+def blind2_dev_shm_full_postgres(n):
+    n["mounts"].append(("shm", "/dev/shm", "tmpfs", "rw,nosuid,nodev,noexec,relatime,size=65536k,inode64"))
+    n["df"].append(("shm", 65536, 100))
+    n["dfi"].append(("shm", 2041234, 1))
+    n["log_path"] = "/var/log/postgresql/postgresql-16-main.log"
+    n["app"] = "raw"
+    n["applog"] = [(EV + off, pg(EV + off, 18100 + k, "report@orders", "ERROR", "could not resize shared memory segment \"/PostgreSQL.%d\" to 8388608 bytes: No space left on device" % (1203312 + k)))
+                   for k, off in enumerate(range(-120, 20, 8))]
+    return {"description": "PostgreSQL in a container with the default 64 MB /dev/shm: parallel queries cannot size their DSM segments.",
+            "expect": expect(("disk-full", "critical"))}
+
+
+@scenario
+def blind2_tomcat7_max_threads(n):
+    n["log_path"] = "/var/log/tomcat7/catalina.out"
+    n["app"] = "raw"
+    lines = [(EV - 5 * 3600, "Nov 21, 2026 10:12:45 PM org.apache.catalina.startup.Catalina start"),
+             (EV - 5 * 3600, "INFO: Server startup in 8123 ms")]
+    t = EV - 140
+    lines += [(t, "%s org.apache.tomcat.util.net.JIoEndpoint createWorkerThread" % _d(t).strftime("%b %d, %Y %I:%M:%S %p")),
+              (t, "INFO: Maximum number of threads (200) created for connector with address null and port 8080")]
+    for k, off in enumerate(range(-120, 20, 15)):
+        t = EV + off
+        lines += [(t, "%s org.apache.catalina.core.StandardWrapperValve invoke" % _d(t).strftime("%b %d, %Y %I:%M:%S %p")),
+                  (t, "SEVERE: Servlet.service() for servlet [dispatcher] in context with path [] threw exception [Request processing failed; nested exception is org.springframework.dao.QueryTimeoutException: PreparedStatementCallback; SQL [select ...]; Query timed out] with root cause")]
+    n["applog"] = lines
+    return {"description": "Tomcat 7 (CentOS 7, java.util.logging format) reached maxThreads 200 behind slow queries.",
+            "expect": expect(("app-worker-limit", "warning"))}
+
+
+@scenario
+def blind2_edac_ce_rhel7_messages(n):
+    n["dmesg_denied"] = True
+    msgs = [(-1800 + 120 * i, "kernel", "EDAC MC0: 1 CE error on CPU#0Channel#1_DIMM#0 (channel:1 slot:0 page:0x0 offset:0x0 grain:8 syndrome:0x0)") for i in range(12)]
+    msgs += [(-700, "kernel", "mce: [Hardware Error]: Machine check events logged")]
+    n["extra_files"] = {"var/log/messages": syslog(msgs, host="db02")}
+    n["applog"] = traffic("java", -900, 60)
+    return {"description": "CentOS 7 node logging a stream of corrected memory errors on one DIMM: replace it before it fails.",
+            "expect": expect(("hardware-error", "warning"))}
+
+
+@scenario
+def baseline_blind2_k8s_tmpfs_volumes(n):
+    for i in range(4):
+        mnt = "/var/lib/kubelet/pods/4f1a%04x-1d2b-4c5e-8f90-a1b2c3d4e5f6/volumes/kubernetes.io~projected/kube-api-access-%05x" % (i, i * 4099)
+        n["mounts"].append(("tmpfs", mnt, "tmpfs", "rw,relatime,size=16384k,inode64"))
+        n["df"].append(("tmpfs", 16384, 100 if i % 2 else 1))
+        n["dfi"].append(("tmpfs", 4096, 1))
+    n["mounts"].append(("tmpfs", "/run/credentials/systemd-journald.service", "tmpfs", "ro,nosuid,nodev,noexec,relatime,nosymfollow,size=1024k,nr_inodes=1024,mode=700,inode64,noswap"))
+    n["df"].append(("tmpfs", 1024, 100))
+    n["dfi"].append(("tmpfs", 1024, 1))
+    n["mounts"].append(("tmpfs", "/dev/shm", "tmpfs", "rw,nosuid,nodev,inode64"))
+    n["df"].append(("tmpfs", 8192000, 3))
+    n["dfi"].append(("tmpfs", 2041234, 1))
+    n["dmesg"] = [(-3 * 3600, "mce: CPU1: Package temperature/speed normal"),
+                  (-9 * DAY, "nfs: server nfs01.example.com not responding, still trying"), (-9 * DAY + 30, "nfs: server nfs01.example.com OK")]
+    n["applog"] = traffic("java", -900, 60) + [(EV - 200, java_line(EV - 200, "WARN", "o.s.b.d.a.OptionalLiveReloadServer", "Unable to start LiveReload server"))]
+    return {"description": "A healthy Kubernetes node: tiny tmpfs volumes and credentials at 100 % by design, /dev/shm nearly empty, old NFS hiccup.",
+            "baseline": True, "expect": []}
+
+
+@scenario
+def baseline_blind2_php_busy_pool(n):
+    n["app"] = "raw"
+    n["log_path"] = "/var/log/php8.2-fpm.log"
+    lines = [(EV - 2 * DAY, fpm(EV - 2 * DAY, "NOTICE", "fpm is running, pid 911")),
+             (EV - 5 * 3600, fpm(EV - 5 * 3600, "WARNING", "[pool www] server reached pm.max_children setting (20), consider raising it"))]
+    for off in range(-800, 60, 90):
+        lines.append((EV + off, fpm(EV + off, "NOTICE", "[pool www] child %d started" % (6100 + off % 997))))
+    n["applog"] = lines
+    return {"description": "A healthy PHP node: pm.max_children was reached once 5 h ago, children recycle normally now.",
             "baseline": True, "expect": []}

@@ -470,7 +470,10 @@ FAKE_BIN = {
     "ss": 'case "$*" in\n  *-ltnup*) cat "$DIAG_SCENARIO/cmd/ss-ltnup.txt" ;;\n'
           '  *-tan*) if [ -f "$DIAG_SCENARIO/cmd/ss-tan.awk" ]; then cat "$DIAG_SCENARIO/cmd/ss-tan.txt"; awk -f "$DIAG_SCENARIO/cmd/ss-tan.awk"; '
           'else cat "$DIAG_SCENARIO/cmd/ss-tan.txt"; fi ;;\n  *) echo "ss: unexpected arguments $*" >&2; exit 1 ;;\nesac\n',
-    "df": 'case " $* " in\n  *" -i "*) cat "$DIAG_SCENARIO/cmd/df-i.txt" ;;\n  *) cat "$DIAG_SCENARIO/cmd/df.txt" ;;\nesac\n',
+    # like the real df: -x tmpfs hides the tmpfs rows, -t tmpfs shows only them (by the Filesystem column)
+    "df": 'case " $* " in\n  *" -i "*) f="$DIAG_SCENARIO/cmd/df-i.txt" ;;\n  *) f="$DIAG_SCENARIO/cmd/df.txt" ;;\nesac\n'
+          'case " $* " in\n  *" -x tmpfs "*) awk \'NR == 1 || ($1 != "tmpfs" && $1 != "shm")\' "$f" ;;\n'
+          '  *" -t tmpfs "*) awk \'NR == 1 || $1 == "tmpfs" || $1 == "shm"\' "$f" ;;\n  *) cat "$f" ;;\nesac\n',
     "systemctl": 'cat "$DIAG_SCENARIO/cmd/systemctl-show.txt"\n',
     "timedatectl": 'cat "$DIAG_SCENARIO/cmd/timedatectl.txt"\n',
     "chronyc": 'if [ -f "$DIAG_SCENARIO/cmd/chronyc.txt" ]; then cat "$DIAG_SCENARIO/cmd/chronyc.txt"; else echo "506 Cannot talk to daemon"; exit 1; fi\n',

@@ -38,6 +38,11 @@ function cause(code, t, l, p) {
     nwin++
     l = tolower(line)
     head = substr(l, 1, 60)
+    # the server's own worker/connection limit (php-fpm pm.max_children, Apache
+    # MaxRequestWorkers/MaxClients, nginx worker_connections, uWSGI listen queue, Tomcat
+    # maxThreads) is often logged at INFO/NOTICE (Tomcat 7 "Maximum number
+    # of threads (200) created"), so it is looked for before info lines are skipped
+    if (l ~ /reached (pm\.)?max_children|reached maxrequestworkers|reached maxclients|worker_connections are not enough|listen queue of socket .* full|all threads \([0-9]+\) are currently busy|maximum number of threads \([0-9]+\) created|max(imum)? ?threads (reached|exhausted)|thread pool (is )?exhausted/) cause("app-worker-limit", t, line, "")
     if (head ~ /(^|[^a-z])(info|debug|trace|notice)([^a-z]|$)/ && head !~ /(error|fatal|crit|severe|warn)/) next
     own = t == "" || substr(line, 1, 1) !~ /[ \t]/
     if (own && (l ~ /(^|[^a-z])(error|err|fatal|crit|critical|severe|panic|emerg|alert)([^a-z]|$)|exception|traceback|fail(ed|ure)/ || l ~ /"level": ?(50|60)[,}]/) && l !~ /^[ \t]+at /) {
@@ -70,9 +75,6 @@ function cause(code, t, l, p) {
     if (l ~ /clock skew|token used before issued|iat.*future|jwt.*not (yet )?(active|valid)|not valid yet/) { cause("app-tls-error", t, line, ""); tls_time = 1 }
     if (l ~ /too many connections|too many clients|remaining connection slots are reserved|connection pool exhausted|timeout waiting for connection from pool|could not get jdbc connection|max_connections/) cause("app-db-connections-exhausted", t, line, peer(l))
     if (l ~ /segmentation fault|sigsegv|core dumped|^panic: |fatal error: unexpected signal|signal 11/) cause("app-crash", t, line, "")
-    # the server's own worker/connection limit: php-fpm pm.max_children, Apache
-    # MaxRequestWorkers/MaxClients, nginx worker_connections, uWSGI listen queue, Tomcat maxThreads
-    if (l ~ /reached (pm\.)?max_children|reached maxrequestworkers|reached maxclients|worker_connections are not enough|listen queue of socket .* full|all threads \([0-9]+\) are currently busy|max_children setting/) cause("app-worker-limit", t, line, "")
     # a datastore refusing writes at its own limit: Redis maxmemory (OOM command not allowed)
     # or failed RDB persistence (MISCONF), Elasticsearch flood-stage/read-only index block
     if (l ~ /oom command not allowed|used memory > 'maxmemory'|misconf redis is configured to save|flood[- ]stage disk watermark|index read-only \/ allow delete|cluster_block_exception/) cause("app-datastore-full", t, line, "")
