@@ -1,4 +1,4 @@
-function peer(s,   l, p, h) {
+function peer(s,   l, p, h, pre) {
     l = s
     if (match(l, /[a-z0-9][a-z0-9._-]*\/[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/\/.*/, "", h); sub(/.*:/, "", p); return h ":" p }
     if (match(l, /"[^"]+" \([0-9a-f.:]+\), port [0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/^"/, "", h); sub(/".*/, "", h); sub(/.*port /, "", p); return h ":" p }
@@ -6,7 +6,8 @@ function peer(s,   l, p, h) {
     if (match(l, /upstream: "[a-z]+:\/\/[^\/"]+/)) { p = substr(l, RSTART, RLENGTH); sub(/.*:\/\//, "", p); return p }
     if (match(l, /\[[0-9a-f:]+\]:[0-9]+/)) return substr(l, RSTART, RLENGTH)
     while (match(l, /[a-z0-9][a-z0-9._-]*:[0-9][0-9]+/)) {
-        p = substr(l, RSTART, RLENGTH); l = substr(l, RSTART + RLENGTH); h = p; sub(/:.*/, "", h)
+        p = substr(l, RSTART, RLENGTH); pre = substr(l, RSTART > 8 ? RSTART - 8 : 1, RSTART > 8 ? 8 : RSTART - 1); l = substr(l, RSTART + RLENGTH); h = p; sub(/:.*/, "", h)
+        if (pre ~ /client[ :=]+$/) continue  # Apache "[client 10.0.3.7:51234]": the caller, not the peer
         if (h ~ /[a-z.]/ && h !~ /^(http|https|tcp|udp|port|line|errno|error|at|pid)$/ && h !~ /\.(java|py|go|js|rb|c|ts)$/ && h !~ /^[0-9]+-[0-9]+-[0-9]+t[0-9]+$/) return p
     }
     return ""
@@ -65,7 +66,7 @@ function cause(code, t, l, p) {
     if (l ~ /read-only file system|erofs|errno 30([^0-9]|$)/) cause("app-read-only-fs", t, line, "")
     if (l ~ /connection refused|econnrefused|errno 111([^0-9]|$)|\(111(: |\))/) cause("app-connection-refused", t, line, peer(l))
     else if (l ~ /connection reset|econnreset|errno 104([^0-9]|$)|\(104: |broken pipe|epipe/) cause("app-connection-reset", t, line, peer(l))
-    else if (l ~ /timed out|timeout(exception| error|error)|etimedout|deadline exceeded|i\/o timeout|\(110: |sockettimeout|connecttimeout|read timeout/) cause("app-timeout", t, line, peer(l))
+    else if (l ~ /timed out|timed-out|timeout(exception| error|error)|etimedout|deadline exceeded|i\/o timeout|\(110: |sockettimeout|connecttimeout|read timeout|timeout (specified )?(has )?(expired|exceeded|elapsed)|lock wait timeout|statement timeout|gateway time-?out/) cause("app-timeout", t, line, peer(l))
     if (l ~ /no route to host|ehostunreach|network is unreachable|enetunreach|errno (113|101)([^0-9]|$)/) cause("app-network-unreachable", t, line, peer(l))
     if (l ~ /name or service not known|temporary failure in name resolution|nodename nor servname|no such host|unknownhostexception|enotfound|eai_again|could not resolve host|failed to resolve|name resolution|servfail|nxdomain|unknown host/) cause("app-dns-failure", t, line, dnsname(l))
     if (l ~ /certificate (has )?expired|certificate is not yet valid|x509:|certificate verify failed|sslhandshakeexception|pkix path|certpathvalidatorexception|unable to get local issuer|self[- ]signed certificate|cert_has_expired|ssl certificate problem|tls handshake (error|failed)|ssl routines/) {
