@@ -13,11 +13,11 @@ from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import redis
 
+from flow_frontend import QueueFrontEnd
 from net_helpers import unused_port
-from sentry_autodiag import flow, promsnapshot, settings as settings_mod
-from sentry_autodiag.flow import Flow, FrontEnd, IssueRef
+from sentry_autodiag import flow, promsnapshot
+from sentry_autodiag.flow import Flow
 from sentry_autodiag.localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,39 +63,6 @@ class HeldPrometheus:
         self.server.server_close()
 
 
-class QueueFrontEnd(FrontEnd):
-    """Steps go to a list (a queue), notes to a dict: what a worker pool would do, by hand."""
-
-    def __init__(self, options):
-        self.namespace = "autodiag-test-%s" % uuid.uuid4().hex[:8]
-        self.options = options
-        self.queue = []
-        self.notes = {}
-        self.client = redis.Redis(host="127.0.0.1", port=6379)
-
-    def settings(self, project):
-        return settings_mod.load(self.options.get)
-
-    def issue(self, project, issue_id):
-        return IssueRef(project=project, id=issue_id, short_id="API-1", title="ReadTimeout", url="/issues/1/")
-
-    def write_note(self, issue, diagnosis_id, text, settings):
-        if diagnosis_id in self.notes:
-            return False
-        self.notes[diagnosis_id] = text
-        return True
-
-    def later(self, step, kwargs, countdown=0):
-        self.queue.append((step, kwargs, countdown))
-
-    def redis(self):
-        return self.client
-
-    def cleanup(self):
-        for key in self.client.scan_iter(self.namespace + ":*"):
-            self.client.delete(key)
-
-
 @pytest.fixture
 def orchestrator(tmp_path):
     modules = tmp_path / "modules"
@@ -116,7 +83,8 @@ def prometheus():
 def frontend(orchestrator, prometheus):
     fe = QueueFrontEnd({"url": orchestrator.url, "token": orchestrator.token, "ca_cert": orchestrator.ca_pem,
                         "routing_rules": RULES, "metrics_url": prometheus.url,
-                        "metrics_queries": 'busy: {query: \'busy{instance="{node}"}\', unit: percent}'})
+                        "metrics_queries": 'busy: {query: \'busy{instance="{node}"}\', unit: percent}'},
+                       issue=("API-1", "ReadTimeout", "/issues/1/"))
     yield fe
     fe.cleanup()
 
@@ -168,7 +136,7 @@ def test_a_snapshot_that_never_arrives_costs_at_most_its_budget(frontend, promet
 
 
 def test_without_a_prometheus_url_nothing_is_stored_or_awaited(frontend, prometheus, orchestrator):
-    frontend.options["metrics_url"] = ""
+    frontend.config["metrics_url"] = ""
     flow_ = Flow(frontend, eager=False)
     start(flow_)
     run_queued(frontend, flow_, until=lambda: frontend.notes)

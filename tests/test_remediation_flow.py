@@ -6,13 +6,12 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 
 import pytest
-import redis as redis_py
 
 from sentry_autodiag import flow as flow_mod, settings as settings_mod
-from sentry_autodiag.flow import Flow, FrontEnd, IssueRef
+from sentry_autodiag.flow import Flow
+from flow_frontend import QueueFrontEnd
 from sentry_autodiag.localorch.server import LocalOrchestrator
 from test_remediation_task import FakeNode
 
@@ -21,44 +20,6 @@ NODE = "web01.example.com"
 RULE = {"name": "restart-myapp", "finding": "unit-failed", "mode": "live",
         "params": {"service": "myapp", "allowed_services": ["myapp"], "settle_seconds": 0}}
 FINDINGS = [{"code": "unit-failed", "severity": "warning", "message": "myapp.service failed 2 min before the event"}]
-
-
-class QueueFrontEnd(FrontEnd):
-    """Notes in a dict (one per id), steps in a list the test runs, Redis under its own prefix."""
-
-    def __init__(self, settings):
-        self.namespace = "autodiag-test-%s" % uuid.uuid4().hex
-        self._settings = settings
-        self.notes = {}
-        self.scheduled = []
-        self.metrics = []
-        self.client = redis_py.Redis(host="127.0.0.1", port=6379, db=5)
-
-    def settings(self, project):
-        return self._settings
-
-    def issue(self, project, issue_id):
-        return IssueRef(project, str(issue_id), "CHECKOUT-1", "ConnectionError", "https://sentry/issues/1/", "checkout")
-
-    def write_note(self, issue, diagnosis_id, text, settings):
-        if diagnosis_id in self.notes:
-            return False
-        self.notes[diagnosis_id] = text
-        return True
-
-    def later(self, step, kwargs, countdown=0):
-        json.dumps(kwargs)  # queue messages are JSON
-        self.scheduled.append((step, kwargs, countdown))
-
-    def redis(self):
-        return self.client
-
-    def incr(self, name, tags=None):
-        self.metrics.append((name, tags))
-
-    def cleanup(self):
-        for key in self.client.scan_iter(self.namespace + "*"):
-            self.client.delete(key)
 
 
 @pytest.fixture
@@ -83,8 +44,8 @@ def first_step():
 
 def drain(flow, fe, limit=200):
     runs = 0
-    while fe.scheduled and runs < limit:
-        step, kwargs, countdown = fe.scheduled.pop(0)
+    while fe.queue and runs < limit:
+        step, kwargs, countdown = fe.queue.pop(0)
         assert step == "remediate" and countdown == flow_mod.REMEDIATION_POLL
         flow.run(step, kwargs)
         runs += 1
@@ -95,8 +56,8 @@ def test_queued_steps_follow_the_job_to_one_audit_note(world):
     orch, node, fe = world
     flow = Flow(fe, eager=False)
     flow.run("remediate", first_step())
-    assert len(orch.jobs) == 1 and fe.scheduled and fe.notes == {}  # started, not waited for in place
-    assert fe.scheduled[0][1]["job"] == "1"
+    assert len(orch.jobs) == 1 and fe.queue and fe.notes == {}  # started, not waited for in place
+    assert fe.queue[0][1]["job"] == "1"
     drain(flow, fe)
     (note,) = fe.notes.values()
     assert list(fe.notes) == ["1:e1:remediation"]
@@ -109,7 +70,7 @@ def test_a_redelivered_first_step_follows_the_same_job(world):
     orch, node, fe = world
     flow = Flow(fe, eager=False)
     flow.run("remediate", first_step())
-    fe.scheduled.clear()
+    fe.queue.clear()
     flow.run("remediate", first_step())  # the queue delivered the first message again
     assert len(orch.jobs) == 1
     drain(flow, fe)
