@@ -199,10 +199,21 @@ def test_connection_reset_is_retryable(client, orch):
 
 
 def test_malformed_json_is_a_protocol_error(client, orch):
+    name = client.run_task("sample::echo", {"message": "x"}, nodes=["web01.example.com"])
     orch.faults.malformed = 1
     with pytest.raises(oc.ProtocolError) as exc:
+        client.job(name)
+    assert "not JSON" in exc.value.message and exc.value.retryable  # a look can be repeated
+
+
+def test_an_unreadable_2xx_to_the_start_is_not_retried(client, orch):
+    """A 2xx to POST /command/task took the task: sending it again could run it twice."""
+    orch.faults.malformed = 1
+    with pytest.raises(oc.StartUnconfirmed) as exc:
         client.run_task("sample::echo", {"message": "x"}, nodes=["web01.example.com"])
-    assert "not JSON" in exc.value.message and exc.value.retryable
+    assert isinstance(exc.value, oc.ProtocolError) and not exc.value.retryable
+    assert "HTTP 200" in exc.value.message and "not started again" in exc.value.message
+    assert exc.value.reason == "start-unconfirmed"
 
 
 def test_job_404_right_after_creation_is_retryable(client, orch):

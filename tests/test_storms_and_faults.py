@@ -124,8 +124,14 @@ class StormAndFaultTest(AutoDiagCase, TestCase):
         assert "✅ finished" in self.only_note(send_event(self.project, python_error_event()))
 
     def test_malformed_answers_are_retried(self):
-        self.orch.faults.malformed = 1
+        self.orch.faults.malformed_gets = 1  # a poll's answer: looking again is harmless
         assert "✅ finished" in self.only_note(send_event(self.project, python_error_event()))
+
+    def test_an_unreadable_answer_to_the_start_is_reported_not_retried(self):
+        self.orch.faults.malformed = 1  # a 2xx that names no job: the task may run already
+        note = self.only_note(send_event(self.project, python_error_event()))
+        assert "job start unconfirmed" in note and "PE console" in note
+        assert self.orch.calls.get("POST /orchestrator/v1/command/task") == 1
 
     def test_bad_token_is_permanent_and_not_retried(self):
         self.plugin.set_option("token", "not-the-token", self.project)

@@ -48,6 +48,9 @@ HINTS = {
     "unreachable": "Check that the orchestrator (port 8143 of the primary) answers from the Sentry workers.",
     "bad-answer": "Something between Sentry and the orchestrator (a proxy or load balancer) answers instead of "
                   "it: point the URL at the orchestrator itself, https://<primary>:8143.",
+    "start-unconfirmed": "Look for the job in the PE console (Jobs, described with this issue's title) and read "
+                         "its result there; if this repeats, point the URL at the orchestrator itself, "
+                         "https://<primary>:8143, rather than a proxy.",
     "orchestrator-error": "Check the orchestrator's log on the primary "
                           "(/var/log/puppetlabs/orchestration-services/orchestration-services.log).",
 }
@@ -149,7 +152,8 @@ def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 
     headline = {"auth": "token refused", "not-permitted": "not permitted", "empty-target": "node not found",
                 "unknown-task": "task not installed", "unknown-environment": "unknown environment",
                 "tls": "TLS verification failed", "configuration": "plugin not configured",
-                "query": "node query refused", "puppetdb": "PuppetDB unavailable"}.get(exc.reason, "request refused")
+                "query": "node query refused", "puppetdb": "PuppetDB unavailable",
+                "start-unconfirmed": "job start unconfirmed"}.get(exc.reason, "request refused")
     return render_failure(ctx, headline, exc.message, hint_for(exc))
 
 

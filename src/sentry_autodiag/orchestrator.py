@@ -148,6 +148,16 @@ class ProtocolError(OrchestratorError):
     reason = "bad-answer"
 
 
+class StartUnconfirmed(ProtocolError):
+    """The orchestrator took the task request (a 2xx) but its answer names no readable job.
+
+    Not retryable: the job most likely runs already, and sending the request again would
+    run the task twice on the node. The caller reports it instead."""
+
+    retryable = False
+    reason = "start-unconfirmed"
+
+
 # --- values ---------------------------------------------------------------------------
 
 
@@ -418,6 +428,14 @@ class OrchestratorClient:
             try:
                 answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
                 break
+            except ProtocolError as exc:
+                if exc.status is not None and 200 <= exc.status < 300:
+                    raise StartUnconfirmed(
+                        "The orchestrator accepted the task (HTTP %d) but its answer could not be read, so the "
+                        "job's name is unknown: %s The job may be running; it was not started again, so that the "
+                        "node does not run the task twice." % (exc.status, exc.message),
+                        kind=exc.kind, status=exc.status, details=exc.details) from exc
+                raise
             except RequestInvalid as exc:
                 if attempt < 2 and "timeout" in body and _names_key(exc, "timeout"):
                     with _REFUSES_TIMEOUT_LOCK:
@@ -430,8 +448,10 @@ class OrchestratorClient:
         job = answer.get("job") if isinstance(answer, dict) else None
         name = _job_name(job) if isinstance(job, dict) else None
         if name is None:
-            raise ProtocolError("The orchestrator accepted the task but its answer names no job (expected "
-                                "{\"job\": {\"id\": …, \"name\": …}}, got %s)." % _shape(answer))
+            raise StartUnconfirmed("The orchestrator accepted the task but its answer names no job (expected "
+                                   "{\"job\": {\"id\": …, \"name\": …}}, got %s). The job may be running; it "
+                                   "was not started again, so that the node does not run the task twice."
+                                   % _shape(answer))
         return name
 
     @property

@@ -56,10 +56,14 @@ class Faults:
     slow_start        seconds a new job waits before any node starts
     slow_task         {node: seconds} (or {"*": seconds}) slept before the task runs
     http_errors       statuses answered to the next requests, one each (e.g. [503, 429])
+    retry_after       the Retry-After header (seconds) those injected answers carry, if set
     resets            the next N requests get their TCP connection reset, no answer
     malformed         the next N requests get a 200 whose body is not JSON
+    malformed_gets    the same for the next N GET requests only (polls), after a job started
     token_expires_after  after N authenticated calls the token answers 401 token-expired
     job_404_gets      each new job answers 404 to its first N GETs
+    lagging_node_gets each new job, once done, still lists its nodes as running in its first N
+                      node-list answers (PE updates the job and its node items apart)
     oversized_nodes   nodes whose task output exceeds the pxp-agent message size
     skipped_nodes     nodes the orchestrator skips (state "skipped", no run)
     hangs             the next N requests wait `hang_seconds` before answering (client timeouts)
@@ -71,10 +75,13 @@ class Faults:
         self.slow_start = 0.0
         self.slow_task: Dict[str, float] = {}
         self.http_errors: List[int] = []
+        self.retry_after: Optional[int] = None
         self.resets = 0
         self.malformed = 0
+        self.malformed_gets = 0
         self.token_expires_after: Optional[int] = None
         self.job_404_gets = 0
+        self.lagging_node_gets = 0
         self.oversized_nodes: Set[str] = set()
         self.skipped_nodes: Set[str] = set()
         self.hangs = 0
@@ -323,6 +330,7 @@ class LocalOrchestrator:
             job = _Job(name, spec, environment, body["params"], nodes, body.get("description"),
                        body.get("userdata"), timeout, self.owner, self.faults.job_404_gets)
             job.noop = bool(body.get("noop"))
+            job.lagging_gets = self.faults.lagging_node_gets
             self.jobs[name] = job
             busy = sum(1 for j in self.jobs.values() if not j.done())
             self.max_concurrent_jobs = max(self.max_concurrent_jobs, busy)
@@ -429,6 +437,9 @@ class LocalOrchestrator:
     def nodes_body(self, job: _Job):
         with job.lock:
             items = [dict(n) for n in job.nodes.values()]
+            if job.done() and getattr(job, "lagging_gets", 0) > 0:
+                job.lagging_gets -= 1
+                items = [dict(n, state="running", result=None, finish_timestamp=None, duration=None) for n in items]
         return {"items": items, "next-events": {"id": "%s%s/jobs/%s/events" % (self.url, API, job.name), "event": "0"}}
 
     def command_stop(self, body):
@@ -529,8 +540,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(orch.faults.hang_seconds)
         status = orch.faults.take("http_errors")
         if status:
-            return self._send(status, _err("puppetlabs.orchestrator/unknown-error", "Injected HTTP %d" % status))
-        if orch.faults.take("malformed"):
+            extra = [("Retry-After", str(orch.faults.retry_after))] if orch.faults.retry_after is not None else []
+            return self._send(status, _err("puppetlabs.orchestrator/unknown-error", "Injected HTTP %d" % status),
+                              headers=extra)
+        if orch.faults.take("malformed") or (method == "GET" and orch.faults.take("malformed_gets")):
             return self._send_raw(200, b'{"job": {"id": "https://x/orchestrator/v1/jobs/1", "na', "application/json")
         denied = orch.authenticate(self.headers.get("X-Authentication"))
         if denied:
@@ -582,12 +595,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send_raw(400, str(exc).encode(), "text/plain")
         return self._send(200, [{"certname": n} for n in certnames])
 
-    def _send(self, status, body):
-        self._send_raw(status, json.dumps(body).encode(), "application/json")
+    def _send(self, status, body, headers=()):
+        self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
 
-    def _send_raw(self, status, data, content_type):
+    def _send_raw(self, status, data, content_type, headers=()):
         try:
             self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
