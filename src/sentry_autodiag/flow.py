@@ -33,6 +33,9 @@ JOB_RECORD_TTL = 3 * 3600
 DEADLINE_GRACE = 30.0          # seconds past the job timeout before the flow stops the job itself
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
+MAX_START_RETRY_AFTER = 120.0  # seconds: the longest Retry-After a start retry honours
+SETTLE_LOOKS = 3               # extra looks when the job is done but our node's item still runs
+NODE_STILL_RUNNING = frozenset({"new", "ready", "running", "stopping"})
 EAGER_RETRY_SLEEP = 0.2        # eager (test) mode: a start retry waits at most this long in place
 METRICS_GRACE = 5.0            # seconds past the snapshot's budget before the note gives up waiting for it
 
@@ -328,6 +331,7 @@ class Flow:
             except oc.OrchestratorError as exc:
                 if exc.retryable and attempt < diagnosis.START_RETRIES:
                     delay = diagnosis.START_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+                    delay = max(delay, min(_retry_after(exc) or 0, MAX_START_RETRY_AFTER))
                     logger.info("autodiag.start.retry", extra={"group_id": ref.id, "attempt": attempt,
                                                                "error": exc.reason})
                     if self.eager:
@@ -359,8 +363,12 @@ class Flow:
     def poll(self, project: Any, issue: Any, event_id: str, node: str, job: str, started: float,
              deadline: float, interval: Optional[float], failures: int = 0, polls: int = 0,
              queued_at: Optional[float] = None, lead: bool = True, route: Optional[Dict[str, Any]] = None,
-             overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None) -> None:
-        """One look at the job; writes the notes when it is done, else schedules the next look."""
+             overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None,
+             settle: int = 0) -> None:
+        """One look at the job; writes the notes when it is done, else schedules the next look.
+
+        `settle` counts the looks taken because the job was done while our node's own item
+        still said it was running (PE updates them apart); after SETTLE_LOOKS the note is written."""
         ref = self.fe.issue(project, issue)
         if ref is None:
             return
@@ -378,6 +386,7 @@ class Flow:
             if self.eager and interval:
                 time.sleep(interval)
             polls += 1
+            asked = None  # seconds a Retry-After asked for
             try:
                 with self.client(settings) as client:
                     state = client.job(job)
@@ -386,6 +395,12 @@ class Flow:
                     elif state.done:
                         ctx = ctx._replace(metrics=self._snapshot(settings, diagnosis_id))
                         result = client.job_node(job, node)  # only our node's item decides
+                        if (result is not None and result.state in NODE_STILL_RUNNING and state.state != "stopped"
+                                and settle < SETTLE_LOOKS and time.time() <= deadline):
+                            settle += 1
+                            logger.info("autodiag.job.node-settling", extra={"group_id": ref.id, "job": job,
+                                                                              "node_state": result.state})
+                            raise _LookAgain()
                         self.fe.incr("autodiag.job.finished", tags={"state": state.state})
                         self.fe.timing("autodiag.job.duration", time.time() - started)
                         logger.info("autodiag.job.done", extra={"group_id": ref.id, "job": job, "polls": polls,
@@ -402,6 +417,8 @@ class Flow:
                         stopped = _stop(client, job)
                         return finish(diagnosis.note_for_timeout(ctx, settings.job_timeout, stopped), "timeout")
                 failures = 0
+            except _LookAgain:
+                failures = 0
             except oc.OrchestratorError as exc:
                 if not exc.retryable:
                     return finish(diagnosis.note_for_error(ctx, exc), "error-" + exc.reason)
@@ -409,15 +426,22 @@ class Flow:
                 logger.info("autodiag.poll.retry", extra={"group_id": ref.id, "job": job, "error": exc.reason})
                 if failures >= diagnosis.MAX_POLL_FAILURES or time.time() > deadline:
                     return finish(diagnosis.note_for_error(ctx, exc, attempts=failures), "error-" + exc.reason)
+                asked = _retry_after(exc)
             interval = diagnosis.next_poll_interval(time.time() - started, interval)
+            if asked:  # the orchestrator (or its proxy) said when to come back: not before, within the deadline
+                asked = min(asked, EAGER_RETRY_SLEEP) if self.eager else asked
+                interval = max(interval, min(asked, max(0.0, deadline - time.time())))
             if not self.eager:
-                return self.fe.later("poll", dict(project=project, issue=issue, event_id=event_id, node=node,
-                                                  job=job, started=started, deadline=deadline, interval=interval,
-                                                  failures=failures, polls=polls, queued_at=queued_at, lead=lead,
-                                                  **({"route": route} if route is not None else {}),
-                                                  **({"overrides": overrides} if overrides else {}),
-                                                  **({"remedy": remedy} if remedy else {})),
-                                     interval)
+                return self.fe.later("poll", self._poll_step(locals()), interval)
+
+    @staticmethod
+    def _poll_step(at: Dict[str, Any]) -> Dict[str, Any]:
+        """The next poll step's arguments, from poll()'s own variables (optional ones only when set)."""
+        step = {k: at[k] for k in ("project", "issue", "event_id", "node", "job", "started", "deadline", "interval",
+                                   "failures", "polls", "queued_at", "lead")}
+        step.update({k: at[k] for k in ("route",) if at[k] is not None})
+        step.update({k: at[k] for k in ("overrides", "remedy", "settle") if at[k]})
+        return step
 
     def _settings(self, project: Any, overrides: Optional[Dict[str, Any]]) -> Settings:
         """The project's settings, with what the alert rule itself set taking precedence."""
@@ -579,6 +603,16 @@ def _coalescing_key(node: str, route: Optional[Dict[str, Any]],
     if route is None:
         return node
     return "%s#rule-%s" % (node, routing.ref_label(route))
+
+
+class _LookAgain(Exception):
+    """Inside poll(): the job is done but our node's item is not yet; take another look."""
+
+
+def _retry_after(exc: oc.OrchestratorError) -> Optional[float]:
+    """The Retry-After seconds an error carried (TransientError), else None."""
+    value = getattr(exc, "retry_after", None)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
 def _stop(client: oc.OrchestratorClient, job: str) -> bool:
