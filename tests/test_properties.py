@@ -8,7 +8,7 @@ import mistune
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sentry_autodiag import report, targeting
+from sentry_autodiag import orchestrator, report, settings as settings_mod, targeting
 from sentry_autodiag.localorch import pql
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,3 +141,20 @@ def test_escaped_text_has_no_markup(text):
     html = render(report.md_text(text))
     tags = re.findall(r"<(/?[a-z0-9]+)", html)
     assert set(tags) <= {"p", "/p"}
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40) | HOSTILE_TEXT,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=12)
+
+
+@SETTINGS
+@given(st.sampled_from([f.name for f in settings_mod.FIELDS]), JSON_VALUES)
+def test_every_setting_refuses_any_value_with_its_own_error(name, value):
+    """Settings arrive from the plugin form, the gateway's YAML and alert rules' form JSON:
+    whatever the value's type, a field either keeps it or says why not (never a TypeError)."""
+    field = settings_mod.FIELDS_BY_NAME[name]
+    try:
+        field.clean(value)
+    except (ValueError, orchestrator.ConfigurationError) as exc:
+        assert str(exc)

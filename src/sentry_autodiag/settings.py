@@ -17,20 +17,34 @@ TAG_NAME = re.compile(r"\A[a-zA-Z0-9_.:-]{1,32}\Z")
 SUFFIX = re.compile(r"\A(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+\Z")
 
 
+def _text(value) -> str:
+    """A text field's value: None is empty, a number its digits (YAML and form JSON send
+    numbers); anything else (a list, an object, a boolean) is refused with a clear error."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("Expected text, got %s." % ("a list" if isinstance(value, (list, tuple)) else
+                                                 "an object" if isinstance(value, dict) else type(value).__name__))
+
+
 def _url(value):
+    value = _text(value)
     orchestrator.normalize_base_url(value)  # raises ConfigurationError (a ValueError-like message)
     return value.strip().rstrip("/")
 
 
 def _token(value):
-    value = (value or "").strip()
+    value = _text(value).strip()
     if any(c in value for c in "\r\n\0 \t"):
         raise ValueError("The token must be a single line without spaces.")
     return value
 
 
 def _ca(value):
-    value = (value or "").strip()
+    value = _text(value).strip()
     if "-----BEGIN CERTIFICATE-----" not in value:
         raise ValueError("Paste the PEM text of the Puppet CA certificate "
                          "(/etc/puppetlabs/puppet/ssl/certs/ca.pem), starting with -----BEGIN CERTIFICATE-----.")
@@ -39,21 +53,21 @@ def _ca(value):
 
 
 def _environment(value):
-    value = (value or "").strip() or "production"
+    value = _text(value).strip() or "production"
     if not ENVIRONMENT_NAME.match(value):
         raise ValueError("A Puppet environment name holds only lower-case letters, digits and underscores.")
     return value
 
 
 def _task(value):
-    value = (value or "").strip() or "diagnostics::collect"
+    value = _text(value).strip() or "diagnostics::collect"
     if not TASK_NAME.match(value):
         raise ValueError("A task is named module::task (lower-case letters, digits, underscores).")
     return value
 
 
 def _log_path(value):
-    value = (value or "").strip()
+    value = _text(value).strip()
     if value and (not value.startswith("/") or len(value) > 1024 or any(ord(c) < 32 for c in value)):
         raise ValueError("The log path must be an absolute path on the node, e.g. /var/log/myapp/app.log.")
     return value
@@ -74,21 +88,21 @@ def _int_between(low, high, what):
 
 
 def _node_tag(value):
-    value = (value or "").strip() or "server_name"
+    value = _text(value).strip() or "server_name"
     if not TAG_NAME.match(value):
         raise ValueError("A tag name holds letters, digits and _ . : - (at most 32).")
     return value
 
 
 def _suffix(value):
-    value = (value or "").strip().lower()
+    value = _text(value).strip().lower()
     if value and not SUFFIX.match(value):
         raise ValueError("The suffix is a domain starting with a dot, e.g. .example.com.")
     return value
 
 
 def _pattern(value):
-    value = (value or "").strip() or targeting.DEFAULT_NODE_PATTERN
+    value = _text(value).strip() or targeting.DEFAULT_NODE_PATTERN
     if len(value) > 500:
         raise ValueError("The pattern is longer than 500 characters.")
     try:
@@ -99,25 +113,25 @@ def _pattern(value):
 
 
 def _puppetdb_url(value):
-    value = (value or "").strip()
+    value = _text(value).strip()
     if value:
         orchestrator.normalize_base_url(value, default_port=orchestrator.PUPPETDB_PORT, api_prefix="/pdb")
     return value.rstrip("/")
 
 
 def _pql(value):
-    return targeting.check_pql_constraint(value)
+    return targeting.check_pql_constraint(_text(value))
 
 
 def _environments(value):
-    names = [v.strip() for v in (value or "").split(",") if v.strip()] or ["production"]
+    names = [v.strip() for v in _text(value).split(",") if v.strip()] or ["production"]
     if len(names) > 50 or any(len(n) > 64 or any(c.isspace() for c in n) for n in names):
         raise ValueError("List Sentry environment names separated by commas, or * for all.")
     return ", ".join(names)
 
 
 def _level(value):
-    value = (value or "").strip() or "error"
+    value = _text(value).strip() or "error"
     if value not in LEVELS:
         raise ValueError("Choose one of %s." % ", ".join(LEVELS))
     return value
@@ -143,14 +157,14 @@ _metrics_queries = _kept_text(promsnapshot.parse_queries)
 
 
 def _secret(value):
-    value = (value or "").strip()
+    value = _text(value).strip()
     if len(value) > 1000 or any(c in value for c in "\r\n\0"):
         raise ValueError("It must be a single line of at most 1000 characters.")
     return value
 
 
 def _optional_ca(value):
-    value = (value or "").strip()
+    value = _text(value).strip()
     return _ca(value) if value else ""
 
 
@@ -262,10 +276,10 @@ FIELDS: List[Field] = [
           clean=_optional_ca),
     Field("metrics_node_label", "Prometheus node label", "text",
           "The label that names the node in your series (node_exporter's instance by default).",
-          default="instance", clean=promsnapshot.check_label),
+          default="instance", clean=lambda value: promsnapshot.check_label(_text(value))),
     Field("metrics_node_value", "Prometheus node label value", "text",
           "That label's value for a node: {certname} (web01.example.com) or {short} (web01), with any fixed text "
-          "around it, e.g. {certname}:9100.", default="{certname}", clean=promsnapshot.check_node_template),
+          "around it, e.g. {certname}:9100.", default="{certname}", clean=lambda value: promsnapshot.check_node_template(_text(value))),
     Field("metrics_queries", "Prometheus queries", "textarea",
           "Optional named PromQL queries (YAML or JSON mapping: name → query, or {query, unit, min_change}); "
           "{label}=\"{node}\" selects the node. Empty: CPU busy, load, memory available, swap used, disk busy, "
