@@ -6,11 +6,16 @@ PYTEST_ARGS ?=
 bootstrap:
 	@scripts/bootstrap.sh
 
-# The gateway's unit tests in its own venv (Python 3.11, no Sentry), then everything else
-# inside Sentry 23.7.1 (Python 3.8), including the gateway's processes end to end.
+# The Puppet task's own tests (bash on fake nodes; each run mostly waits out the task's 1 s
+# sample, so they run 4 at a time) need neither Sentry nor Python 3.8.
+TASK_TESTS = tests/test_findings_scenarios.py tests/test_findings_task.py tests/test_collect_task.py
+
+# The gateway's unit tests in its own venv (Python 3.11, no Sentry), the task's tests, then
+# everything else inside Sentry 23.7.1 (Python 3.8), including the gateway's processes end to end.
 test: bootstrap
 	.venv-gateway/bin/python -m pytest tests/gateway -q $(PYTEST_ARGS)
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv-gateway/bin/python -m pytest $(TASK_TESTS) -q -n 4 $(PYTEST_ARGS)
+	.venv/bin/python -m pytest $(addprefix --ignore=,$(TASK_TESTS)) $(PYTEST_ARGS)
 
 lint: bootstrap
 	shellcheck -x puppet/diagnostics/tasks/*.sh puppet/remediation/tasks/*.sh puppet/diagnostics/files/lib/*.sh scripts/*.sh .ci/run
