@@ -7,10 +7,9 @@ import json
 import os
 
 import pytest
-import requests
-from requests.adapters import BaseAdapter
 
 from sentry_autodiag import orchestrator as oc
+from recorded_pe import RecordedPE
 from sentry_autodiag.localorch import pki
 
 ANSWERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "pe_answers")
@@ -21,30 +20,6 @@ def answers(name):
         return json.load(fh)
 
 
-class RecordedPE(BaseAdapter):
-    """Answers each request with the next recorded answer; keeps what was sent."""
-
-    def __init__(self, *recorded):
-        super().__init__()
-        self.recorded = list(recorded)
-        self.sent = []
-
-    def send(self, request, **kwargs):
-        self.sent.append((request.method, request.url, json.loads(request.body) if request.body else None))
-        answer = self.recorded.pop(0)
-        response = requests.Response()
-        response.status_code = answer["status"]
-        text = answer.get("text", json.dumps(answer.get("body")))
-        response._content = text.encode()
-        response.headers["Content-Type"] = "application/json"
-        response.url = request.url
-        response.request = request
-        return response
-
-    def close(self):
-        pass
-
-
 @pytest.fixture(scope="module")
 def ca_pem():
     return pki.generate(["pe.example.com"]).ca_pem
@@ -52,7 +27,7 @@ def ca_pem():
 
 def recorded_client(ca_pem, *recorded, url="https://pe.example.com:8143"):
     client = oc.OrchestratorClient(url, "token", ca_pem)
-    pe = RecordedPE(*recorded)
+    pe = RecordedPE(recorded)
     client.session.mount("https://", pe)
     return client, pe
 

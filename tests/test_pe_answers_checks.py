@@ -7,7 +7,7 @@ import pytest
 from sentry_autodiag import checks, settings
 from sentry_autodiag import orchestrator as oc
 from sentry_autodiag.localorch import pki
-from test_pe_answers_corpus import RecordedPE
+from recorded_pe import RecordedPE
 
 TASK_INFO = {"id": "https://pe.example.com:8143/orchestrator/v1/tasks/diagnostics/collect", "name": "diagnostics::collect",
              "environment": {"name": "production", "code_id": None},

@@ -21,11 +21,10 @@ import os
 import re
 
 import pytest
-import requests
-from requests.adapters import BaseAdapter
 
 from sentry_autodiag import diagnosis
 from sentry_autodiag import orchestrator as oc
+from recorded_pe import RecordedPE
 from sentry_autodiag.localorch import pki
 from sentry_autodiag.report import NoteContext
 
@@ -33,20 +32,6 @@ ANSWERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "
 CORPUS_FILES = ["proxies", "rbac_and_refusals", "jobs_versions", "post_task_versions", "node_results"]
 NODE = "web01.example.com"
 CTX = NoteContext(node=NODE, task="diagnostics::collect", environment="production", job="81")
-REPEAT = re.compile(r"^\$REPEAT\((.),(\d+)\)$")
-
-
-def _expand(value):
-    if isinstance(value, str):
-        found = REPEAT.match(value)
-        return found.group(1) * int(found.group(2)) if found else value
-    if isinstance(value, list):
-        return [_expand(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
-    return value
-
-
 def corpus():
     entries = []
     for name in CORPUS_FILES:
@@ -54,33 +39,6 @@ def corpus():
             for key, entry in json.load(fh).items():
                 entries.append(pytest.param(entry, id="%s:%s" % (name, key)))
     return entries
-
-
-class RecordedPE(BaseAdapter):
-    """Answers each request with the next recorded answer (status, headers, body or text)."""
-
-    def __init__(self, recorded):
-        super().__init__()
-        self.recorded = list(recorded)
-        self.sent = []
-
-    def send(self, request, **kwargs):
-        self.sent.append((request.method, request.url))
-        assert self.recorded, "the client asked more than the recording holds: %s %s" % (request.method, request.url)
-        answer = self.recorded.pop(0)
-        response = requests.Response()
-        response.status_code = answer["status"]
-        text = answer["text"] if "text" in answer else json.dumps(_expand(answer.get("body")))
-        response._content = text.encode("utf-8")
-        response.headers["Content-Type"] = "application/json"
-        response.headers.update(answer.get("headers") or {})
-        response.encoding = requests.utils.get_encoding_from_headers(response.headers)  # as requests' own adapter
-        response.url = request.url
-        response.request = request
-        return response
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +147,7 @@ def test_recorded_answer(ca_pem, entry):
         if "sent" in entry:
             assert len(pe.sent) == entry["sent"], pe.sent
         if "paths" in entry:
-            assert [url.split("/orchestrator/v1", 1)[1] for _, url in pe.sent] == entry["paths"]
+            assert [url.split("/orchestrator/v1", 1)[1] for _, url, _ in pe.sent] == entry["paths"]
     finally:
         oc._REFUSES_TIMEOUT.discard(oc.normalize_base_url(base))
         client.close()
