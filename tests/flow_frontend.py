@@ -5,6 +5,7 @@ Steps go to a list the test runs (`queue`, with their countdowns), notes to a di
 diagnosis id), metrics to a list, storm state to the real Redis under a private prefix.
 """
 import json
+import time
 import uuid
 
 import redis as redis_py
@@ -52,3 +53,14 @@ class QueueFrontEnd(FrontEnd):
     def cleanup(self):
         for key in self.client.scan_iter(self.namespace + "*"):
             self.client.delete(key)
+
+    def run_queued(self, flow, until=lambda: False, limit=100, max_sleep=0.3):
+        """Runs the queued steps in order, as workers would (countdowns capped at `max_sleep`),
+        until `until()` holds, the queue is empty or `limit` steps ran; returns the steps run."""
+        ran = []
+        while len(ran) < limit and not until() and self.queue:
+            step, kwargs, countdown = self.queue.pop(0)
+            time.sleep(min(countdown, max_sleep))
+            flow.run(step, kwargs)
+            ran.append((step, countdown))
+        return ran

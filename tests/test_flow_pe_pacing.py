@@ -41,15 +41,6 @@ def start(flow_):
     flow_.start(project=1, issue=101, event_id="b" * 32, node=NODE, since=None, queued_at=time.time())
 
 
-def run_until(fe, flow_, until, limit=60):
-    for _ in range(limit):
-        if until() or not fe.queue:
-            return
-        step, kwargs, countdown = fe.queue.pop(0)
-        time.sleep(min(countdown, 0.3))
-        flow_.run(step, kwargs)
-
-
 def test_a_retry_after_on_the_start_is_honoured(frontend, orchestrator):
     orchestrator.faults.retry_after = 40
     orchestrator.faults.http_errors = [503]
@@ -83,7 +74,7 @@ def test_a_done_job_whose_node_item_still_runs_gets_another_look(frontend, orche
     orchestrator.faults.lagging_node_gets = 2
     flow_ = Flow(frontend, eager=False)
     start(flow_)
-    run_until(frontend, flow_, lambda: frontend.notes)
+    frontend.run_queued(flow_, until=lambda: frontend.notes)
     (note,) = frontend.notes.values()
     assert "✅ finished" in note and "running" not in note.split("\n", 3)[0]
     assert ("autodiag.job.finished", {"state": "finished"}) in frontend.metrics
@@ -93,7 +84,7 @@ def test_a_node_item_that_never_catches_up_is_written_after_a_bounded_number_of_
     orchestrator.faults.lagging_node_gets = 1000
     flow_ = Flow(frontend, eager=False)
     start(flow_)
-    run_until(frontend, flow_, lambda: frontend.notes)
+    frontend.run_queued(flow_, until=lambda: frontend.notes)
     assert len(frontend.notes) == 1
     (job,) = orchestrator.jobs.values()
     assert 1000 - job.lagging_gets == flow_mod.SETTLE_LOOKS + 1  # the looks taken, then the note

@@ -89,16 +89,6 @@ def frontend(orchestrator, prometheus):
     fe.cleanup()
 
 
-def run_queued(fe, flow_, until, limit=100):
-    """Runs queued steps in order (countdowns capped, as a test) until `until()` holds."""
-    for _ in range(limit):
-        if until() or not fe.queue:
-            return
-        step, kwargs, countdown = fe.queue.pop(0)
-        time.sleep(min(countdown, 0.3))
-        flow_.run(step, kwargs)
-
-
 def start(flow_):
     flow_.start(project=1, issue=101, event_id="a" * 32, node=NODE, since=SINCE, queued_at=time.time(),
                 route={"index": 1, "name": "echo"})
@@ -112,11 +102,11 @@ def test_the_job_starts_while_prometheus_is_still_answering(frontend, prometheus
     (job,) = orchestrator.jobs.values()
     assert (job.task.module, job.task.name) == ("sample", "echo") and job.params == {"message": "routed"}
     # the job finishes first: the note waits for the snapshot instead of going out without it
-    run_queued(frontend, flow_, until=lambda: job.finished is not None, limit=40)
-    run_queued(frontend, flow_, until=lambda: False, limit=3)
+    frontend.run_queued(flow_, until=lambda: job.finished is not None, limit=40)
+    frontend.run_queued(flow_, until=lambda: False, limit=3)
     assert frontend.notes == {} and frontend.queue  # a later look is scheduled, no worker blocked
     prometheus.release.set()
-    run_queued(frontend, flow_, until=lambda: frontend.notes)
+    frontend.run_queued(flow_, until=lambda: frontend.notes)
     (note,) = frontend.notes.values()
     assert "Routed by rule 1 \\(echo\\)" in note and "task `sample::echo`" in note
     assert "**Metrics** (Prometheus" in note and "busy" in note and "90.0% ⚠" in note
@@ -128,7 +118,7 @@ def test_a_snapshot_that_never_arrives_costs_at_most_its_budget(frontend, promet
     with mock.patch.object(promsnapshot, "start_in_background", lambda *args: None), \
             mock.patch.object(promsnapshot, "BUDGET", 0.5), mock.patch.object(flow, "METRICS_GRACE", 0.5):
         start(flow_)
-        run_queued(frontend, flow_, until=lambda: frontend.notes)
+        frontend.run_queued(flow_, until=lambda: frontend.notes)
     (note,) = frontend.notes.values()
     assert "✅ finished" in note
     assert "**Metrics**: none from Prometheus: the snapshot did not come back within 0\\.5 s" in note
@@ -139,7 +129,7 @@ def test_without_a_prometheus_url_nothing_is_stored_or_awaited(frontend, prometh
     frontend.config["metrics_url"] = ""
     flow_ = Flow(frontend, eager=False)
     start(flow_)
-    run_queued(frontend, flow_, until=lambda: frontend.notes)
+    frontend.run_queued(flow_, until=lambda: frontend.notes)
     (note,) = frontend.notes.values()
     assert "**Metrics**" not in note and not prometheus.asked.is_set()
     assert not list(frontend.client.scan_iter(frontend.namespace + ":metrics:*"))

@@ -43,13 +43,9 @@ def first_step():
 
 
 def drain(flow, fe, limit=200):
-    runs = 0
-    while fe.queue and runs < limit:
-        step, kwargs, countdown = fe.queue.pop(0)
-        assert step == "remediate" and countdown == flow_mod.REMEDIATION_POLL
-        flow.run(step, kwargs)
-        runs += 1
-    return runs
+    ran = fe.run_queued(flow, limit=limit, max_sleep=0)
+    assert all(r == ("remediate", flow_mod.REMEDIATION_POLL) for r in ran), ran
+    return len(ran)
 
 
 def test_queued_steps_follow_the_job_to_one_audit_note(world):
