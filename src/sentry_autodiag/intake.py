@@ -10,7 +10,6 @@ time and the matched rules' references (the admin's index and name) leave this m
 import calendar
 import datetime
 import re
-import time
 from typing import Any, Dict, List, NamedTuple, Optional
 
 from . import remediation, routing
@@ -65,7 +64,7 @@ def tags_from_pairs(pairs: Any) -> Dict[str, Any]:
     """
     tags: Dict[str, Any] = {}
     if isinstance(pairs, dict):
-        entries = list(pairs.items())[:MAX_TAGS]  # type: List[Any]
+        entries: List[Any] = list(pairs.items())[:MAX_TAGS]
     elif isinstance(pairs, (list, tuple)):
         entries = list(pairs[:MAX_TAGS])
     else:
@@ -127,8 +126,9 @@ def plausible_since(timestamp: Optional[str], now: Optional[float]) -> Optional[
     time, and every finding would be judged against a moment that has not come."""
     if not timestamp or now is None:
         return timestamp
-    try:
-        when = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
+    try:  # iso_utc's fixed form, read by position (this runs on Sentry's post-processing path)
+        when = calendar.timegm((int(timestamp[0:4]), int(timestamp[5:7]), int(timestamp[8:10]),
+                                int(timestamp[11:13]), int(timestamp[14:16]), int(timestamp[17:19])))
     except (ValueError, OverflowError, TypeError):
         return None
     return None if when - now > MAX_FUTURE_SECONDS else timestamp
