@@ -429,7 +429,8 @@ class OrchestratorClient:
                 answer = self._request("POST", "/command/task", body, expect=(200, 201, 202))
                 break
             except ProtocolError as exc:
-                if exc.status is not None and 200 <= exc.status < 300:
+                # an HTML page (a login or proxy page) never reached PE: that stays a bad answer
+                if exc.status is not None and 200 <= exc.status < 300 and not exc.foreign:
                     raise StartUnconfirmed(
                         "The orchestrator accepted the task (HTTP %d) but its answer could not be read, so the "
                         "job's name is unknown: %s The job may be running; it was not started again, so that the "
