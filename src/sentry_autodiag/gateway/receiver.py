@@ -72,20 +72,6 @@ def _printable(text: Optional[str], limit: int = 64) -> str:
     return "".join(c if c.isprintable() else ("\\x%02x" if ord(c) < 0x100 else "\\u%04x") % ord(c) for c in text)
 
 
-def _textual(fields: Any) -> Any:
-    """The alert rule's form values as Sentry's text fields hold them: a number becomes its
-    text, so every field's check sees a string."""
-    def text(value):
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10 ** 30 \
-            else value
-    if isinstance(fields, list):
-        return [dict(item, value=text(item.get("value"))) if isinstance(item, dict) and "value" in item else item
-                for item in fields[:rule_settings.MAX_FIELDS + 1]]
-    if isinstance(fields, dict):
-        return {key: text(value) for key, value in fields.items()}
-    return fields
-
-
 class Answer(NamedTuple):
     status: int
     body: Dict[str, Any]
@@ -148,7 +134,7 @@ class Receiver:
         overrides, refused = {}, None
         if alert.rule_settings is not None:  # the alert rule's own form (see rule_settings)
             try:
-                overrides = rule_settings.clean(_textual(alert.rule_settings))
+                overrides = rule_settings.clean(alert.rule_settings)
             except rule_settings.RuleSettingsError as exc:
                 refused = {"code": "rule-settings", "message": "The alert rule %r: %s" % (alert.rule[:80], exc)}
             except Exception as exc:  # a field check that did not expect this value
@@ -199,7 +185,7 @@ class Receiver:
             return Answer(400, {"message": str(exc)}, "bad-json")
         fields = payload.get("fields") if isinstance(payload, dict) else None
         try:
-            errors = rule_settings.field_errors(_textual(fields if fields is not None else []))
+            errors = rule_settings.field_errors(fields if fields is not None else [])
         except Exception as exc:  # a field check that did not expect this value: refuse, never a 5xx
             logger.exception("autodiag.rule-settings: a field check failed")
             errors = ["settings: the fields could not be read (%s)" % type(exc).__name__]
