@@ -205,19 +205,20 @@ def test_alert_rule_settings_dialog_shows_the_hints(sentry_web, browser):
     browser.get("%s/organizations/%s/alerts/new/issue/?project=%s" % (base, state["org"], state["gateway_project"]))
     body = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
     wait_for_page(browser, lambda: "Add action" in body(), "the alert rule editor")
-    add_action = next(e for e in browser.find_elements(By.XPATH, "//*[contains(text(), 'Add action')]")
-                      if e.is_displayed())
-    add_action.click()
-    typed = browser.switch_to.active_element
-    typed.send_keys("Send a notification via")
-    wait_for_page(browser, lambda: state["app_name"] in body(), "the integration among the actions")
-    option = next(e for e in browser.find_elements(By.XPATH, "//*[contains(text(), %s)]" % json.dumps(
-        state["app_name"])) if e.is_displayed())
-    option.click()
-    wait_for_page(browser, lambda: [b for b in browser.find_elements(By.TAG_NAME, "button")
-                                    if b.text.strip() == "Settings"], "the action's Settings button")
-    settings_button = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Settings")
-    settings_button.click()
+    # The action picker is a react-select: type into its input, take the first match.
+    picker = "//div[contains(text(), 'Add action')]/ancestor::div[.//input][1]//input"
+    wait_for_page(browser, lambda: browser.find_elements(By.XPATH, picker), "the action picker's input")
+    action_input = browser.find_element(By.XPATH, picker)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", action_input)
+    action_input.send_keys(state["app_name"])
+    wait_for_page(browser, lambda: browser.find_elements(By.XPATH, "//*[contains(@class, 'option')]"),
+                  "the integration among the actions")
+    action_input.send_keys(Keys.ENTER)
+    settings_buttons = lambda: [b for b in browser.find_elements(By.TAG_NAME, "button")  # noqa: E731
+                                if b.text.strip() == "Settings"]
+    wait_for_page(browser, settings_buttons, "the action's Settings button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()",
+                           settings_buttons()[0])
     wait_for_page(browser, lambda: form["description"] in body(), "the Settings dialog with its description")
     wait_for(lambda: all(browser.find_elements(By.NAME, f["name"]) for f in fields), "the dialog's fields")
     time.sleep(0.5)  # the modal's opening animation
