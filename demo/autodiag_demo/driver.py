@@ -138,6 +138,26 @@ def wait_for_samples(prometheus_url, nodes):
         % (", ".join("%d samples of %s:9100" % (counts[n], n) for n in nodes), MIN_SAMPLES))
 
 
+def features_shown(notes, remediation):
+    """What a newcomer came to see, checked in the notes themselves: [(feature, shown)]."""
+    spark = set("▁▂▃▄▅▆▇█")
+    return [
+        ("plugin note: metrics table with sparklines",
+         "**Metrics** (Prometheus" in notes["plugin"] and bool(spark & set(notes["plugin"]))),
+        ("gateway note: metrics table with sparklines",
+         "**Metrics** (Prometheus" in notes["gateway"] and bool(spark & set(notes["gateway"]))),
+        ("plugin note: the routing rule `service: api` chose %s" % scenario.API_LOG,
+         "Routed by rule 1" in notes["plugin"] and scenario.API_LOG in notes["plugin"]),
+        ("gateway note: the alert rule's own setting chose %s" % scenario.WORKER_LOG,
+         scenario.WORKER_LOG in notes["gateway"]),
+        ("findings naming the causes (app-connection-refused, disk-full)",
+         "`app-connection-refused`" in notes["plugin"] and "`disk-full`" in notes["gateway"]),
+        ("remediation rule: a dry run (PE noop), nothing changed" if "dry run" in remediation else
+         "remediation rule: matched, held back by its per-node limit (a run within the hour had the dry run)",
+         "dry run" in remediation or "per-node limit" in remediation),
+    ]
+
+
 def main():
     var = os.environ["DEMO_VAR"]
     state = json.load(open(os.path.join(var, "state.json")))
@@ -217,6 +237,9 @@ def main():
     with open(os.path.join(var, "note-remediation.md"), "w") as fh:
         fh.write(remediation)
 
+    say("what the notes show:")
+    for feature, shown in features_shown(notes, remediation):
+        say("  %s %s" % ("✓" if shown else "✗ MISSING:", feature))
     picture = render_note.write(var, dict(notes, remediation=remediation), groups, state)
     say("links that work on this demo instance (log in as %s / %s; loopback only):"
         % (state["email"], state["password"]))
