@@ -141,6 +141,7 @@ def wait_for_samples(prometheus_url, nodes):
 def features_shown(notes, remediation):
     """What a newcomer came to see, checked in the notes themselves: [(feature, shown)]."""
     spark = set("▁▂▃▄▅▆▇█")
+    remediation = remediation.replace("\\", "")  # the notes escape Markdown (per\-node)
     return [
         ("plugin note: metrics table with sparklines",
          "**Metrics** (Prometheus" in notes["plugin"] and bool(spark & set(notes["plugin"]))),
