@@ -63,6 +63,10 @@ def test_sha256sums_cover_every_artifact(dist):
     for name, digest in listed.items():
         assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == digest, name
     assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=dist).returncode == 0
+    # the README's install steps name exactly these files (a version bump must update them)
+    readme = (ROOT / "README.md").read_text()
+    for name in listed:
+        assert name in readme, name
 
 
 @pytest.mark.parametrize("module", MODULES, ids=[m.name for m in MODULES])
