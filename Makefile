@@ -1,5 +1,5 @@
 # The two commands the README starts with: `make demo` and `make test`.
-.PHONY: bootstrap test lint bench demo demo-stop services-stop
+.PHONY: bootstrap test lint bench demo demo-stop services-stop dist
 
 PYTEST_ARGS ?=
 
@@ -11,17 +11,23 @@ bootstrap:
 TASK_TESTS = tests/test_findings_scenarios.py tests/test_findings_task.py tests/test_collect_task.py
 
 # The gateway's unit tests in its own venv (Python 3.11, no Sentry), the task's tests, then
+# the release artifacts installed as an admin installs them (tests/test_dist.py), then
 # everything else inside Sentry 23.7.1 (Python 3.8), including the gateway's processes end to end.
 test: bootstrap
 	.venv-gateway/bin/python -m pytest tests/gateway -q $(PYTEST_ARGS)
 	.venv-gateway/bin/python -m pytest $(TASK_TESTS) -q -n 4 $(PYTEST_ARGS)
-	.venv/bin/python -m pytest $(addprefix --ignore=,$(TASK_TESTS)) $(PYTEST_ARGS)
+	.venv-gateway/bin/python -m pytest tests/test_dist.py -q $(PYTEST_ARGS)
+	.venv/bin/python -m pytest $(addprefix --ignore=,$(TASK_TESTS) tests/test_dist.py) $(PYTEST_ARGS)
 
 lint: bootstrap
 	shellcheck -x puppet/diagnostics/tasks/*.sh puppet/remediation/tasks/*.sh puppet/diagnostics/files/lib/*.sh scripts/*.sh .ci/run
 
 bench: bootstrap
 	.venv/bin/python -m pytest bench -q -s -p no:warnings
+
+# Release artifacts in dist/: wheel, sdist, one Puppet module archive per module, SHA256SUMS.
+dist:
+	@scripts/dist.sh dist
 
 services-stop:
 	@scripts/services-stop.sh

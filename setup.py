@@ -30,7 +30,9 @@ setup(
     license="Apache-2.0",
     url="https://github.com/sentry-autodiag/sentry-autodiag",
     package_dir={"": "src"},
-    packages=find_packages("src"),
+    # The local orchestrator is a development double of PE (the tests and the demo run it):
+    # it stays out of the wheel and the sdist; an editable install still imports it from src/.
+    packages=find_packages("src", exclude=["sentry_autodiag.localorch", "sentry_autodiag.localorch.*"]),
     include_package_data=True,
     python_requires=">=3.8",
     install_requires=["requests>=2.25"],

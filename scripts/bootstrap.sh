@@ -146,6 +146,8 @@ quiet_new_services
 if ! apt_install chromium chromium-driver fonts-noto-color-emoji 2>/dev/null; then
     say "warning: chromium could not be installed; the browser test will be skipped"
 fi
+# tests/test_dist.py installs the Puppet module archives with Debian's `puppet module install`.
+apt_install puppet
 setup_venv
 setup_gateway_venv
 start_postgres

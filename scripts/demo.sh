@@ -97,10 +97,56 @@ case "${1:-}" in
     _node) shift; node_namespace "$@" ;;
 esac
 
+# Prometheus and node_exporter start first, before Sentry's slow set-up, so that the first
+# run's notes already have minutes of samples to draw (the driver also waits for a few).
+start_metrics() {
+    # Prometheus scrapes node_exporter (this machine) as both demo nodes: the instance label is
+    # what a `{certname}:9100` target would carry (metrics_node_value in the settings).
+    cat >"$VAR/prometheus/prometheus.yml.new" <<EOF
+# DEMO ONLY: written by scripts/demo.sh
+global: {scrape_interval: 5s, scrape_timeout: 4s, evaluation_interval: 5s}
+scrape_configs:
+  - job_name: node
+    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+    relabel_configs: [{target_label: instance, replacement: "web01.example.com:9100"}]
+  - job_name: node-worker01
+    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+    relabel_configs: [{target_label: instance, replacement: "worker01.example.com:9100"}, {target_label: job, replacement: node}]
+EOF
+    if cmp -s "$VAR/prometheus/prometheus.yml.new" "$VAR/prometheus/prometheus.yml"; then
+        rm -f "$VAR/prometheus/prometheus.yml.new"
+    else
+        mv "$VAR/prometheus/prometheus.yml.new" "$VAR/prometheus/prometheus.yml"
+    fi
+
+    if alive prometheus && [ "$VAR/prometheus/prometheus.yml" -nt "$VAR/prometheus.pid" ]; then
+        say "restarting prometheus (its configuration changed since it started)"
+        stop_service prometheus
+    fi
+    say "Prometheus on http://127.0.0.1:$PROMETHEUS_PORT scraping node_exporter on 127.0.0.1:$EXPORTER_PORT (Debian's packages)"
+    if ! alive node-exporter; then
+        free_port "$EXPORTER_PORT" "node_exporter" DEMO_EXPORTER_PORT
+        start_service node-exporter prometheus-node-exporter --web.listen-address="127.0.0.1:$EXPORTER_PORT" \
+            --no-collector.arp --no-collector.bcache --no-collector.btrfs --no-collector.hwmon --no-collector.infiniband \
+            --no-collector.ipvs --no-collector.mdadm --no-collector.nfs --no-collector.nfsd --no-collector.powersupplyclass \
+            --no-collector.rapl --no-collector.zfs --no-collector.thermal_zone --no-collector.xfs --no-collector.tapestats \
+            --no-collector.fibrechannel --no-collector.nvme --no-collector.schedstat --no-collector.softnet \
+            --no-collector.udp_queues \
+            "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
+    fi
+    if ! alive prometheus; then
+        free_port "$PROMETHEUS_PORT" "Prometheus" DEMO_PROMETHEUS_PORT
+        start_service prometheus prometheus --config.file="$VAR/prometheus/prometheus.yml" \
+            --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --storage.tsdb.path="$VAR/prometheus/data" \
+            --storage.tsdb.retention.time=1d --log.level=warn
+    fi
+}
+
 say "setting up Python 3.8 + Sentry 23.7.1, the gateway's Python 3.11 venv, PostgreSQL, Redis, Prometheus (scripts/bootstrap.sh)"
 "$ROOT/scripts/bootstrap.sh"
 mkdir -p "$VAR/gateway" "$VAR/prometheus"
 chmod 700 "$VAR/gateway"
+if [ "${1:-}" != prepare ]; then start_metrics; fi
 PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 if ! "$PG_BIN/psql" -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='sentry_demo'" | grep -q 1; then
     "$PG_BIN/createdb" -h 127.0.0.1 -U postgres sentry_demo
@@ -131,25 +177,6 @@ export DEMO_VAR="$VAR" DEMO_WEB="http://127.0.0.1:$WEB_PORT" DEMO_ORCH_URL="http
     DEMO_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT"
 "$PY" -m autodiag_demo.scenario    # the gateway's config file, rewritten only when it changes
 
-# Prometheus scrapes node_exporter (this machine) as both demo nodes: the instance label is
-# what a `{certname}:9100` target would carry (metrics_node_value in the settings).
-cat >"$VAR/prometheus/prometheus.yml.new" <<EOF
-# DEMO ONLY: written by scripts/demo.sh
-global: {scrape_interval: 5s, scrape_timeout: 4s, evaluation_interval: 5s}
-scrape_configs:
-  - job_name: node
-    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
-    relabel_configs: [{target_label: instance, replacement: "web01.example.com:9100"}]
-  - job_name: node-worker01
-    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
-    relabel_configs: [{target_label: instance, replacement: "worker01.example.com:9100"}, {target_label: job, replacement: node}]
-EOF
-if cmp -s "$VAR/prometheus/prometheus.yml.new" "$VAR/prometheus/prometheus.yml"; then
-    rm -f "$VAR/prometheus/prometheus.yml.new"
-else
-    mv "$VAR/prometheus/prometheus.yml.new" "$VAR/prometheus/prometheus.yml"
-fi
-
 # A service started before its code or config last changed would run old code: restart it.
 for name in "${SERVICES[@]}"; do
     case $name in
@@ -166,24 +193,6 @@ for name in "${SERVICES[@]}"; do
         fi
     fi
 done
-
-say "Prometheus on http://127.0.0.1:$PROMETHEUS_PORT scraping node_exporter on 127.0.0.1:$EXPORTER_PORT (Debian's packages)"
-if ! alive node-exporter; then
-    free_port "$EXPORTER_PORT" "node_exporter" DEMO_EXPORTER_PORT
-    start_service node-exporter prometheus-node-exporter --web.listen-address="127.0.0.1:$EXPORTER_PORT" \
-        --no-collector.arp --no-collector.bcache --no-collector.btrfs --no-collector.hwmon --no-collector.infiniband \
-        --no-collector.ipvs --no-collector.mdadm --no-collector.nfs --no-collector.nfsd --no-collector.powersupplyclass \
-        --no-collector.rapl --no-collector.zfs --no-collector.thermal_zone --no-collector.xfs --no-collector.tapestats \
-        --no-collector.fibrechannel --no-collector.nvme --no-collector.schedstat --no-collector.softnet \
-        --no-collector.udp_queues \
-        "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
-fi
-if ! alive prometheus; then
-    free_port "$PROMETHEUS_PORT" "Prometheus" DEMO_PROMETHEUS_PORT
-    start_service prometheus prometheus --config.file="$VAR/prometheus/prometheus.yml" \
-        --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --storage.tsdb.path="$VAR/prometheus/data" \
-        --storage.tsdb.retention.time=1d --log.level=warn
-fi
 
 say "local PE orchestrator on https://localhost:$ORCH_PORT (generated CA, the real task runs on this machine)"
 if ! alive orchestrator; then

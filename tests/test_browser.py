@@ -177,3 +177,56 @@ def test_settings_page_in_chromium(sentry_web, browser, tmp_path):
         screenshot(browser, "plugin-settings-error.png")
         still = requests.get(path, headers=api, timeout=30).json()
         assert next(f for f in still["config"] if f["name"] == "url")["value"] == orch.url  # nothing saved
+
+
+def test_alert_rule_settings_dialog_shows_the_hints(sentry_web, browser):
+    """The gateway's per-rule form in the alert rule editor (issue alert, action "Send a
+    notification via <integration>" → Settings): Sentry 23.7.1 renders the schema's
+    description and each field's placeholder and help (deploy/alert-rule-action-schema.json)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from sentry_autodiag.gateway import rule_settings
+
+    base, state = sentry_web
+    schema = json.load(open(os.path.join(ROOT, "deploy", "alert-rule-action-schema.json")))
+    form = schema["elements"][0]["settings"]
+    fields = form["required_fields"] + form["optional_fields"]
+    assert form["description"] == rule_settings.DESCRIPTION
+
+    browser.get(base + "/auth/login/")
+    wait_for(lambda: browser.find_element(By.NAME, "username"), "the login form")
+    browser.find_element(By.NAME, "username").send_keys(state["email"])
+    password = browser.find_element(By.NAME, "password")
+    password.send_keys(state["password"])
+    password.send_keys(Keys.ENTER)
+    wait_for(lambda: "/auth/login" not in browser.current_url, "the login to finish")
+
+    browser.get("%s/organizations/%s/alerts/new/issue/?project=%s" % (base, state["org"], state["gateway_project"]))
+    body = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
+    wait_for_page(browser, lambda: "Add action" in body(), "the alert rule editor")
+    # The action picker is a react-select: type into its input, take the first match.
+    picker = "//div[contains(text(), 'Add action')]/ancestor::div[.//input][1]//input"
+    wait_for_page(browser, lambda: browser.find_elements(By.XPATH, picker), "the action picker's input")
+    action_input = browser.find_element(By.XPATH, picker)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", action_input)
+    action_input.send_keys(state["app_name"])
+    wait_for_page(browser, lambda: browser.find_elements(By.XPATH, "//*[contains(@class, 'option')]"),
+                  "the integration among the actions")
+    action_input.send_keys(Keys.ENTER)
+    settings_buttons = lambda: [b for b in browser.find_elements(By.TAG_NAME, "button")  # noqa: E731
+                                if b.text.strip() == "Settings"]
+    wait_for_page(browser, settings_buttons, "the action's Settings button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()",
+                           settings_buttons()[0])
+    wait_for_page(browser, lambda: form["description"] in body(), "the Settings dialog with its description")
+    wait_for(lambda: all(browser.find_elements(By.NAME, f["name"]) for f in fields), "the dialog's fields")
+    time.sleep(0.5)  # the modal's opening animation
+    shot = screenshot(browser, "alert-rule-settings.png")
+    assert os.path.getsize(shot) > 10000
+    text = body()
+    for field in fields:
+        element = browser.find_element(By.NAME, field["name"])
+        assert element.get_attribute("placeholder") == field["placeholder"], field["name"]
+        assert field["label"] in text, field["label"]
+        assert field["help"] in text, field["name"]

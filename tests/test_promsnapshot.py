@@ -65,7 +65,9 @@ class TestRealPrometheus:
 
     def test_a_node_prometheus_does_not_know_gives_one_reason(self, real_prometheus):
         snapshot = ps.take(real_settings(real_prometheus), "web99.example.com", time.time())
-        assert snapshot["status"] == "failed" and snapshot["reason"] == "no data for this node"
+        assert snapshot["status"] == "failed"
+        assert snapshot["reason"].startswith("Prometheus has no samples of web99.example.com:9100 between ")
+        assert all(reason == "no data for this node" for _, reason in snapshot["failed"])
 
     def test_the_label_mapping_selects_the_series(self, real_prometheus):
         unmapped = ps.take(real_settings(real_prometheus, metrics_node_value="{certname}"), NODE, time.time())
@@ -115,6 +117,7 @@ class Hostile:
         self.mode = "ok"
         self.queries = []
         self.series = None
+        self.up_series = None       # the answer to why_no_data's question, when set
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -150,7 +153,11 @@ class Hostile:
         matrix = lambda result: json.dumps({"status": "success", "data": {"resultType": "matrix",  # noqa: E731
                                                                          "result": result}}).encode()
         if mode == "ok":
-            self.send(h, 200, matrix(self.series or []))
+            asked = self.queries[-1].get("query", [""])[0]
+            if asked.startswith("timestamp(up{") and self.up_series is not None:
+                self.send(h, 200, matrix(self.up_series))
+            else:
+                self.send(h, 200, matrix(self.series or []))
         elif mode == "huge":
             self.send(h, 200, b'{"status":"success","data":{"resultType":"matrix","result":[' + b" " * (3 << 20)
                       + b"]}}")
@@ -254,11 +261,36 @@ def test_queries_carry_the_escaped_node_and_the_window(hostile):
     snapshot = ps.take(metrics_settings(hostile.url, metrics_node_value="{short}:9100",
                                         metrics_queries=ps.parse_queries(json.dumps(ONE_QUERY))),
                        NODE, 1_700_000_000.0, now=1_700_000_030.0)
-    (query,) = hostile.queries
+    query, why = hostile.queries
     assert query["query"] == ['node_load1{instance="web01:9100"}']
     assert float(query["start"][0]) == 1_700_000_000 - 15 * 60 and float(query["end"][0]) == 1_700_000_030
     assert int(query["step"][0]) == 8  # about MAX_POINTS points over the range
-    assert snapshot["reason"] == "no data for this node"
+    # nothing at all: the note says precisely what Prometheus lacks, over which window
+    assert why["query"] == ['timestamp(up{instance="web01:9100"})'] and why["start"] == query["start"]
+    assert snapshot["reason"] == ('Prometheus has no samples of web01:9100 between 2023-11-14 21:58:20 and '
+                                  '22:13:50 UTC (no series with instance="web01:9100": check the node label and '
+                                  'node value settings, and that Prometheus scrapes the node)')
+    assert snapshot["failed"] == [["load1", "no data for this node"]]
+
+
+def test_a_prometheus_that_just_started_is_named_as_the_reason(hostile):
+    """The demo's first run: Prometheus scrapes the node since seconds ago, too few for the queries."""
+    hostile.series = []
+    now = 1_700_000_030.0
+    first = now - 20
+    hostile.up_series = [{"metric": {"instance": "web01:9100"}, "values": [[first + 8, str(first)], [now, str(first + 5)]]}]
+    snapshot = ps.take(metrics_settings(hostile.url, metrics_node_value="{short}:9100",
+                                        metrics_queries=ps.parse_queries(json.dumps(ONE_QUERY))),
+                       NODE, now - 10, now=now)
+    assert snapshot["status"] == "failed"
+    assert snapshot["reason"].startswith("Prometheus has samples of web01:9100 only since 2023-11-14 22:13:30 UTC, "
+                                         "too few for the queries")
+    hostile.up_series = [{"metric": {"instance": "web01:9100"}, "values": [[now - 600, str(now - 605)]]}]
+    snapshot = ps.take(metrics_settings(hostile.url, metrics_node_value="{short}:9100",
+                                        metrics_queries=ps.parse_queries(json.dumps(ONE_QUERY))),
+                       NODE, now - 10, now=now)
+    assert snapshot["reason"].startswith("Prometheus scrapes web01:9100 (samples since 2023-11-14 22:03:45 UTC) "
+                                         "but no query found a series between ")
 
 
 def test_many_series_are_bounded(hostile):

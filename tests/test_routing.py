@@ -65,7 +65,7 @@ def test_yaml_and_json_give_the_same_rules():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("- name: a\n  match: {service: api}\n  log_pat: /x", "Rule 1 (a): log_pat: unknown key"),
+    ("- name: a\n  match: {service: api}\n  log_pat: /x", "Rule 1 (a): log_pat: unknown key; did you mean `log_path`?"),
     ("- name: a\n- name: b\n  log_path: relative.log", "Rule 2 (b): log_path: must be an absolute path"),
     ("- match: {service: api}\n  log_lines: 0", "Rule 1 (rule 1): log_lines: must be a whole number"),
     ("- name: a\n  match: {level: {regex: '(a+)+$'}}", "Rule 1 (a): match.level: a repetition inside a repetition"),

@@ -20,6 +20,11 @@ from autodiag_demo import render_note, scenario
 PLUGIN_RULE = "New issue → Puppet Auto-Diagnostics"
 GATEWAY_RULE = "New issue → Puppet Autodiag gateway"
 NOTE_TIMEOUT = 240
+# A minute of 5 s scrapes before the events: every default query has a value (irate needs two
+# samples) and the notes' sparklines have history to draw. Prometheus starts before Sentry's
+# set-up (scripts/demo.sh), so on a first run this is usually there already.
+MIN_SAMPLES = 12
+METRICS_WAIT = 120
 
 
 def say(text):
@@ -110,6 +115,50 @@ def wait_remediation_note(session, group_id, var):
                      % (NOTE_TIMEOUT, group_id, var))
 
 
+def wait_for_samples(prometheus_url, nodes):
+    """Waits (at most METRICS_WAIT s) until Prometheus holds MIN_SAMPLES scrapes of each node;
+    says how many there are, so a note without metrics is never a surprise."""
+    deadline = time.time() + METRICS_WAIT
+    counts = {}
+    while True:
+        for node in nodes:
+            query = 'count_over_time(node_load1{instance="%s:9100"}[15m])' % node
+            try:
+                answer = requests.get(prometheus_url + "/api/v1/query", params={"query": query}, timeout=10).json()
+                result = answer["data"]["result"]
+                counts[node] = int(float(result[0]["value"][1])) if result else 0
+            except (requests.RequestException, ValueError, KeyError, IndexError):
+                counts[node] = 0
+        if min(counts.values()) >= MIN_SAMPLES or time.time() >= deadline:
+            break
+        print(".", end="", flush=True)
+        time.sleep(2)
+    print(flush=True)
+    say("Prometheus holds %s of the last 15 min (%s needed for metrics with history in the notes)"
+        % (", ".join("%d samples of %s:9100" % (counts[n], n) for n in nodes), MIN_SAMPLES))
+
+
+def features_shown(notes, remediation):
+    """What a newcomer came to see, checked in the notes themselves: [(feature, shown)]."""
+    spark = set("▁▂▃▄▅▆▇█")
+    remediation = remediation.replace("\\", "")  # the notes escape Markdown (per\-node)
+    return [
+        ("plugin note: metrics table with sparklines",
+         "**Metrics** (Prometheus" in notes["plugin"] and bool(spark & set(notes["plugin"]))),
+        ("gateway note: metrics table with sparklines",
+         "**Metrics** (Prometheus" in notes["gateway"] and bool(spark & set(notes["gateway"]))),
+        ("plugin note: the routing rule `service: api` chose %s" % scenario.API_LOG,
+         "Routed by rule 1" in notes["plugin"] and scenario.API_LOG in notes["plugin"]),
+        ("gateway note: the alert rule's own setting chose %s" % scenario.WORKER_LOG,
+         scenario.WORKER_LOG in notes["gateway"]),
+        ("findings naming the causes (app-connection-refused, disk-full)",
+         "`app-connection-refused`" in notes["plugin"] and "`disk-full`" in notes["gateway"]),
+        ("remediation rule: a dry run (PE noop), nothing changed" if "dry run" in remediation else
+         "remediation rule: matched, held back by its per-node limit (a run within the hour had the dry run)",
+         "dry run" in remediation or "per-node limit" in remediation),
+    ]
+
+
 def main():
     var = os.environ["DEMO_VAR"]
     state = json.load(open(os.path.join(var, "state.json")))
@@ -151,6 +200,8 @@ def main():
     gateway_rule = ensure_rule(session, payments, GATEWAY_RULE,
                                integration_action(state["app_install_uuid"], scenario.RULE_SETTINGS))
 
+    say("waiting for Prometheus to hold a minute of samples of both nodes (it started before Sentry)")
+    wait_for_samples(os.environ["DEMO_PROMETHEUS_URL"], (scenario.API_NODE, scenario.WORKER_NODE))
     event_time = time.time()
     run = str(int(event_time))
     say("application logs on the 'node': %s (the cache refusing connections), %s (the export volume full)"
@@ -187,6 +238,9 @@ def main():
     with open(os.path.join(var, "note-remediation.md"), "w") as fh:
         fh.write(remediation)
 
+    say("what the notes show:")
+    for feature, shown in features_shown(notes, remediation):
+        say("  %s %s" % ("✓" if shown else "✗ MISSING:", feature))
     picture = render_note.write(var, dict(notes, remediation=remediation), groups, state)
     say("links that work on this demo instance (log in as %s / %s; loopback only):"
         % (state["email"], state["password"]))

@@ -79,6 +79,7 @@ def gateway_config(var, sentry_url, org, gateway_port, redis_url, orch_url, prom
     (RULE_SETTINGS); this entry holds what every rule of the project shares.
     """
     settings = project_settings(orch_url, prometheus_url, routing=False)
+    settings["orchestrator_url"] = settings.pop("url")   # the file's name for the plugin form's `url`
     settings.update({"token_file": os.path.join(var, "orch-token"), "ca_cert_file": os.path.join(var, "orch-ca.pem")})
     gw = os.path.join(var, "gateway")
     return {

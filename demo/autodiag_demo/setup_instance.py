@@ -87,5 +87,6 @@ if os.environ.get("DEMO_GATEWAY_WEBHOOK"):
     write_private(os.path.join(secrets_dir, "sentry-token"), app_token + "\n")
     write_private(os.path.join(secrets_dir, "client-secret"), app.application.client_secret + "\n")
     state["app_slug"] = app.slug
+    state["app_name"] = app.name
     state["app_install_uuid"] = str(SentryAppInstallation.objects.get(sentry_app=app, organization_id=org.id).uuid)
 write_private(os.environ["DEMO_STATE"], json.dumps(state))

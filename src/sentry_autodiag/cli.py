@@ -1,12 +1,15 @@
 """`sentry-autodiag`: the webhook gateway's commands (gateway, worker, check).
 
 The plugin needs no command: Sentry loads it. These run the gateway's own processes
-(Python 3.11+, `pip install "sentry-autodiag[gateway]"`), with one YAML config file.
+(Python 3.11+, the wheel installed with its extra: `pip install "<wheel>[gateway]"`), with one
+YAML config file.
 """
 import argparse
 import logging
 import sys
 from typing import List, Optional
+
+from . import __version__
 
 logger = logging.getLogger("sentry_autodiag.gateway")
 
@@ -153,7 +156,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         import tornado  # noqa: F401
         import celery  # noqa: F401
     except ImportError as exc:
-        print("the gateway needs its extra: pip install \"sentry-autodiag[gateway]\" (%s)" % exc, file=sys.stderr)
+        print("the gateway needs its extra: pip install \"sentry_autodiag-%s-py3-none-any.whl[gateway]\" (%s)"
+              % (__version__, exc), file=sys.stderr)
         return 2
     return args.func(args)
 

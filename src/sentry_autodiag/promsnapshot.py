@@ -48,6 +48,7 @@ RECENT = 120.0              # "just before the event": this many seconds
 MIN_BASELINE_POINTS = 4
 JUMP_SIGMAS = 4.0           # robust z-score over the baseline (median, MAD) that counts as a jump
 JUMP_RELATIVE = 0.10        # ... and at least this fraction of the baseline's level
+NO_DATA = "no data for this node"
 UNITS = ("percent", "bytes", "per_second", "")
 QUERY_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,31}\Z")
 LABEL_NAME = re.compile(r"\A[a-zA-Z_][a-zA-Z0-9_]{0,63}\Z")
@@ -493,13 +494,43 @@ def take(settings: Any, certname: str, event: Optional[float], now: Optional[flo
                     "jump": jump(s.points, event, query.min_change),
                 })
             if not series:
-                result["failed"].append([query.name, "no data for this node"])
+                result["failed"].append([query.name, NO_DATA])
+        if not result["rows"] and result["failed"] and all(r == NO_DATA for _, r in result["failed"]):
+            result["reason"] = why_no_data(client, label, node_value, start, end, step, deadline)
     if not result["rows"]:
         reasons = {reason for _, reason in result["failed"]}
         result["status"] = "failed"
-        result["reason"] = reasons.pop() if len(reasons) == 1 else "; ".join(
-            "%s: %s" % (name, reason) for name, reason in result["failed"][:3])
+        result["reason"] = result["reason"] or (reasons.pop() if len(reasons) == 1 else "; ".join(
+            "%s: %s" % (name, reason) for name, reason in result["failed"][:3]))
     return result
+
+
+def _utc(when: float, day: bool = True) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S" if day else "%H:%M:%S", time.gmtime(when))
+
+
+def why_no_data(client: "PrometheusClient", label: str, node_value: str, start: float, end: float,
+                step: float, deadline: float) -> str:
+    """Why every query came back empty, in words an admin can act on: Prometheus has no
+    sample of the node in the window at all (wrong label mapping, or not scraped), or only
+    since a moment too recent for the queries (a Prometheus that has just started)."""
+    span = "between %s and %s UTC" % (_utc(start), _utc(end, day=_utc(start)[:10] != _utc(end)[:10]))
+    try:
+        series = client.query_range(expand(Query("up", 'timestamp(up{{label}="{node}"})'), label, node_value),
+                                     start, end, step, deadline)
+    except Exception:  # the queries' own answers said "no data"; a failing extra question changes nothing
+        return NO_DATA
+    stamps = [v for s in series for _, v in s.points]
+    if not stamps:
+        return ('Prometheus has no samples of %s %s (no series with %s="%s": check the node label and node '
+                "value settings, and that Prometheus scrapes the node)" % (node_value, span, label, node_value))
+    first = min(stamps)
+    if first > end - RECENT:
+        return ("Prometheus has samples of %s only since %s UTC, too few for the queries (counters need two "
+                "scrapes; a Prometheus that has just started fills in within a few scrape intervals)"
+                % (node_value, _utc(first)))
+    return ("Prometheus scrapes %s (samples since %s UTC) but no query found a series %s: check that the "
+            "exporter answers (up) and the queries' metric names" % (node_value, _utc(first), span))
 
 
 def failure(reason: str) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ import re
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import orchestrator as oc, routing
+from . import orchestrator as oc, routing, suggest
 
 MAX_RULES = 20
 MAX_FINDINGS = 20           # finding codes named by one rule
@@ -133,7 +133,8 @@ def _parse_rule(index: int, item: Any) -> Rule:
 
     unknown = [str(k) for k in item if k not in RULE_KEYS]
     if unknown:
-        fail(unknown[0][:40], "unknown key (allowed: %s)" % ", ".join(RULE_KEYS))
+        fail(unknown[0][:40], "unknown key%s (allowed: %s)" % (suggest.did_you_mean(unknown[0], RULE_KEYS),
+                                                               ", ".join(RULE_KEYS)))
 
     codes = item.get("finding")
     codes = codes if isinstance(codes, list) else [codes]

@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import yaml
 
+from . import suggest
+
 try:  # the regex parser, to vet admin patterns; sre_parse is a deprecated alias since 3.11
     from re import _constants as sre_constants, _parser as sre_parse  # type: ignore
 except ImportError:  # Python 3.8 - 3.10
@@ -303,7 +305,8 @@ def _parse_rule(index: int, item: Any) -> Rule:
 
     unknown = [str(k) for k in item if k not in RULE_KEYS]
     if unknown:
-        fail(unknown[0][:40], "unknown key (allowed: %s)" % ", ".join(RULE_KEYS))
+        fail(unknown[0][:40], "unknown key%s (allowed: %s)" % (suggest.did_you_mean(unknown[0], RULE_KEYS),
+                                                               ", ".join(RULE_KEYS)))
 
     match = item.get("match", {})
     if match is None:

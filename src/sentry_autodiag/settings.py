@@ -445,7 +445,7 @@ def _verify_with_pe(values: Dict[str, Any], token_field: str, what: str, rule_er
 
 def _type_matches(puppet_type: str, value: Any) -> bool:
     """A type this checker cannot read is not refused: PE itself judges it when the task runs."""
-    from .localorch.puppet_types import PuppetTypeError, matches, parse_type
+    from .puppet_types import PuppetTypeError, matches, parse_type
 
     try:
         return matches(parse_type(puppet_type), value)

@@ -32,3 +32,15 @@ def test_check_tests_each_project_and_its_routing_rules(config_dir, redis_url):
 def test_an_invalid_file_is_exit_2_with_the_keys(config_dir, redis_url):
     result = run_check(write_config(config_dir, redis_url, projects='checkout:\n  url: http://x\n'))
     assert result.returncode == 2 and "projects.checkout.url" in result.stderr
+
+
+def test_a_misspelt_key_is_one_line_with_the_fix(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='checkout:\n  orchestrator_url: https://p:8143\n'
+                                                       '  token_file: pe-token\n  ca_cert_file: ca.pem\n'
+                                                       '  node_tg: host\n')
+    result = run_check(path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "configuration error: %s:" % path
+    assert lines[1:] == ["  projects.checkout.node_tg: unknown key; did you mean `node_tag`? (gateway.yaml:%d)"
+                         % (open(path).read().splitlines().index("    node_tg: host") + 1)]

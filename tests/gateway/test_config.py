@@ -37,7 +37,8 @@ def test_secrets_never_appear_in_repr(config_file):
      "projects.checkout.token_file", "cannot read"),
     ('checkout:\n  url: https://p:8143\n  token_env: NOT_SET_ANYWHERE_42\n  ca_cert_file: ca.pem\n',
      "projects.checkout.token_env", "is not set"),
-    ('checkout:\n  token_file: pe-token\n  ca_cert_file: ca.pem\n', "projects.checkout.url", "required"),
+    ('checkout:\n  token_file: pe-token\n  ca_cert_file: ca.pem\n', "projects.checkout.orchestrator_url",
+     "required"),
     ('checkout:\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert: not a pem\n',
      "projects.checkout.ca_cert", "BEGIN CERTIFICATE"),
     ('"bad slug!":\n  url: https://p:8143\n', "projects.bad slug!", "not a Sentry project slug"),
@@ -109,3 +110,89 @@ def test_the_shipped_example_config_is_valid(tmp_path):
     assert config.settings_for("payments").node_tag == "puppet_node"
     assert config.settings_for("checkout").certname_suffix == ".example.com"
     assert config.settings_for("other").log_path == ""
+
+
+def _error_lines(path):
+    with pytest.raises(config_mod.ConfigError) as raised:
+        config_mod.load(path)
+    return [line.strip() for line in str(raised.value).splitlines()[1:]]
+
+
+def _line_of(path, text):
+    """1-based line of the first line of the file containing `text`."""
+    return next(i for i, line in enumerate(open(path).read().splitlines(), 1) if text in line)
+
+
+def test_a_misspelt_key_gets_the_closest_known_key_and_its_line(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='checkout:\n  url: https://p:8143\n  token_file: pe-token\n'
+                                                       '  ca_cert_file: ca.pem\n  log_pth: /x\n  metric_url: http://m\n')
+    lines = _error_lines(path)
+    assert lines == [
+        "projects.checkout.log_pth: unknown key; did you mean `log_path`? (gateway.yaml:%d)"
+        % _line_of(path, "log_pth"),
+        "projects.checkout.metric_url: unknown key; did you mean `metrics_url`? (gateway.yaml:%d)"
+        % _line_of(path, "metric_url"),
+    ]
+
+
+def test_a_key_in_the_wrong_section_names_its_section(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, extra="organization: elsewhere\n",
+                        projects='checkout:\n  url: https://p:8143\n  token_file: pe-token\n  ca_cert_file: ca.pem\n'
+                                 '  redis_url: redis://x\n')
+    lines = _error_lines(path)
+    assert "gateway.organization: unknown key here; `organization` belongs under sentry: (gateway.yaml:%d)" \
+        % _line_of(path, "organization: elsewhere") in lines
+    assert "projects.checkout.redis_url: unknown key here; `redis_url` belongs under gateway: (gateway.yaml:%d)" \
+        % _line_of(path, "redis_url: redis://x") in lines
+    assert len(lines) == 2
+
+
+def test_orchestrator_url_is_the_clearer_name_and_url_still_works(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='"*":\n  url: https://old.example.com:8143\n'
+                                                       '  token_file: pe-token\n  ca_cert_file: ca.pem\n'
+                                                       'checkout:\n  orchestrator_url: https://new.example.com\n')
+    config = config_mod.load(path)
+    assert config.settings_for("checkout").url == "https://new.example.com"   # the project's own wins over *
+    assert config.settings_for("billing").url == "https://old.example.com:8143"
+
+
+def test_orchestrator_url_errors_use_the_name_written(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='checkout:\n  orchestrator_url: http://p:8143\n'
+                                                       '  token_file: pe-token\n  ca_cert_file: ca.pem\n')
+    lines = _error_lines(path)
+    assert len(lines) == 1 and lines[0].startswith("projects.checkout.orchestrator_url: ")
+    assert "https" in lines[0] and lines[0].endswith("(gateway.yaml:%d)" % _line_of(path, "orchestrator_url"))
+
+
+def test_both_names_of_the_orchestrator_url_is_an_error(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='checkout:\n  url: https://a:8143\n'
+                                                       '  orchestrator_url: https://b:8143\n'
+                                                       '  token_file: pe-token\n  ca_cert_file: ca.pem\n')
+    lines = _error_lines(path)
+    assert lines == ["projects.checkout.orchestrator_url: the orchestrator's URL is given twice: as "
+                     "`orchestrator_url` and as `url` (its old name); keep `orchestrator_url` only (gateway.yaml:%d)"
+                     % _line_of(path, "orchestrator_url")]
+
+
+def test_errors_point_at_the_line_even_when_inherited_or_missing(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='"*":\n  token_file: pe-token\n  ca_cert_file: ca.pem\n'
+                                                       '  log_lines: 0\n'
+                                                       'checkout:\n  url: https://p:8143\n'
+                                                       'billing:\n  log_path: /var/log/b.log\n')
+    lines = _error_lines(path)
+    star = _line_of(path, "log_lines: 0")
+    assert "projects.*.log_lines: %s (gateway.yaml:%d)" % (lines[0].split(": ", 1)[1].rsplit(" (", 1)[0], star) \
+        in lines
+    assert any(line.startswith("projects.checkout.log_lines: ") and line.endswith(
+        "(gateway.yaml:%d in projects.*)" % star) for line in lines), lines
+    # a required key that is missing: the line of its project
+    assert any(line.startswith("projects.billing.orchestrator_url: required") and line.endswith(
+        "(gateway.yaml:%d)" % _line_of(path, "billing:")) for line in lines), lines
+
+
+def test_a_key_given_twice_is_an_error(config_dir, redis_url):
+    path = write_config(config_dir, redis_url, projects='checkout:\n  url: https://p:8143\n  token_file: pe-token\n'
+                                                       '  ca_cert_file: ca.pem\n  log_lines: 10\n  log_lines: 20\n')
+    first, second = _line_of(path, "log_lines: 10"), _line_of(path, "log_lines: 20")
+    assert _error_lines(path) == ["projects.checkout.log_lines: given twice (lines %d and %d): YAML keeps only the "
+                                  "last; remove one (gateway.yaml:%d)" % (first, second, second)]

@@ -21,6 +21,19 @@ def test_the_shipped_schema_is_the_one_the_gateway_serves():
     assert not {"token", "ca_cert", "url"} & set(names)  # secrets never go into Sentry
 
 
+
+def test_the_form_carries_hints_sentry_renders():
+    """The Settings dialog's description (Sentry's limit: 140 characters) and, per field, a
+    placeholder and a help line (tests/test_browser.py checks they reach the rendered form)."""
+    settings = rule_settings.schema()["elements"][0]["settings"]
+    assert 0 < len(settings["description"]) <= 140
+    for field in settings["required_fields"] + settings["optional_fields"]:
+        assert field["placeholder"] and field["help"], field
+    by_name = {f["name"]: f for f in settings["required_fields"] + settings["optional_fields"]}
+    assert by_name["log_path"]["placeholder"].startswith("/var/log/")
+    assert clean([{"name": "log_lines", "value": by_name["log_lines"]["placeholder"]}]) == {"log_lines": 200}
+
+
 def test_sentry_shaped_fields_are_cleaned_and_empty_means_default():
     assert clean([{"name": "log_path", "value": " /var/log/api/app.log "}, {"name": "log_lines", "value": "40"},
                   {"name": "task", "value": ""}, {"name": "node_tag", "value": None}]) == {

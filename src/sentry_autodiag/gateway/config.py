@@ -4,7 +4,9 @@ Per-project settings are the plugin form's fields (settings.FIELDS: one definiti
 names, defaults and validation for both front ends), keyed by Sentry project slug with
 `*` as the defaults every project inherits. Secrets are never written in the file: a
 secret field is given as `<field>_file` (a path) or `<field>_env` (a variable name), and
-any other field may be given that way too (e.g. `ca_cert_file`). Errors name the key.
+any other field may be given that way too (e.g. `ca_cert_file`). Errors name the key, its
+line in the file (PyYAML's node marks) and, for a key that is not known, the closest known
+ones. The orchestrator's URL is `orchestrator_url` (`url`, its old name, still works).
 """
 import os
 import re
@@ -14,10 +16,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from .. import settings as settings_mod
+from .. import suggest
 
 MAX_CONFIG_BYTES = 1024 * 1024
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,99}\Z")
 SECRET_FIELDS = {f.name for f in settings_mod.FIELDS if f.type == "secret"}
+SENTRY_KEYS = {"url", "organization", "token_file", "token_env", "client_secret_file", "client_secret_env",
+               "client_secret_files", "ca_file"}
+# The project field `url` is the orchestrator's URL; beside `sentry.url` it invited mix-ups,
+# so the file may call it `orchestrator_url` (the README's name) and `url` stays its old name.
+URL_ALIAS = "orchestrator_url"
 
 GATEWAY_DEFAULTS = {
     "listen": "127.0.0.1:8480",
@@ -81,15 +89,50 @@ def load(path: str, environ: Optional[Dict[str, str]] = None) -> GatewayConfig:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError("%s: larger than %d bytes" % (path, MAX_CONFIG_BYTES))
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = yaml.safe_load(text)
+        lines, duplicates = key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError("%s: not valid YAML: %s" % (path, exc))
-    return parse(data, path, environ, base_dir=os.path.dirname(os.path.abspath(path)))
+    return parse(data, path, environ, base_dir=os.path.dirname(os.path.abspath(path)), lines=lines,
+                 duplicates=duplicates)
+
+
+def key_lines(node: Any, prefix: str = ""):
+    """({dotted key: line}, [(dotted key, first line, second line)]) of a composed YAML document:
+    where each key (or list item) is written, and the keys written twice in one mapping,
+    of which YAML silently keeps the last."""
+    lines: Dict[str, int] = {}
+    duplicates: List[tuple] = []
+
+    def walk(node, prefix):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                name = prefix + str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if name in lines:
+                    duplicates.append((name, lines[name], line))
+                lines[name] = line
+                walk(value_node, name + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                name = "%s[%d]" % (prefix[:-1], i)
+                lines[name] = item.start_mark.line + 1
+                walk(item, name + ".")
+
+    if node is not None:
+        walk(node, prefix)
+    return lines, duplicates
 
 
 def parse(data: Any, path: str = "<config>", environ: Optional[Dict[str, str]] = None,
-          base_dir: str = ".") -> GatewayConfig:
-    reader = _Reader(path, os.environ if environ is None else environ, base_dir)
+          base_dir: str = ".", lines: Optional[Dict[str, int]] = None,
+          duplicates: Optional[List[tuple]] = None) -> GatewayConfig:
+    reader = _Reader(path, os.environ if environ is None else environ, base_dir, lines or {})
+    for key, first, second in duplicates or ():
+        reader.error(key, "given twice (lines %d and %d): YAML keeps only the last; remove one" % (first, second))
     if not isinstance(data, dict):
         raise ConfigError("%s: the top level must be a mapping with sentry, gateway and projects" % path)
     reader.unknown(data, {"sentry", "gateway", "projects"}, "")
@@ -102,21 +145,52 @@ def parse(data: Any, path: str = "<config>", environ: Optional[Dict[str, str]] =
 
 
 class _Reader:
-    """Collects every error instead of stopping at the first."""
+    """Collects every error instead of stopping at the first; each names its key and line."""
 
-    def __init__(self, path: str, environ: Dict[str, str], base_dir: str):
+    def __init__(self, path: str, environ: Dict[str, str], base_dir: str, lines: Dict[str, int]):
         self.path = path
         self.environ = environ
         self.base_dir = base_dir
+        self.lines = lines
         self.errors: List[str] = []
+        self.renamed: Dict[str, str] = {}   # projects.x.url → projects.x.orchestrator_url, as written
 
     def error(self, key: str, message: str) -> None:
-        self.errors.append("%s: %s" % (key, message))
+        key = self.renamed.get(key, key)
+        where = self.where(key)
+        self.errors.append("%s: %s%s" % (key, message, " (%s)" % where if where else ""))
+
+    def where(self, key: str) -> str:
+        """`gateway.yaml:12` for the key, else for the nearest enclosing key that is in the file
+        (a required key that is missing); a project's value inherited from `*` is found there."""
+        name = os.path.basename(self.path)
+        candidates = [key]
+        parts = key.split(".")
+        if len(parts) > 2 and parts[0] == "projects" and parts[1] != "*":
+            star = ".".join(["projects", "*"] + parts[2:])
+            candidates.append(self.renamed.get(star, star))
+        for candidate in candidates:
+            if candidate in self.lines:
+                inherited = " in projects.*" if candidate != key else ""
+                return "%s:%d%s" % (name, self.lines[candidate], inherited)
+        while "." in key:
+            key = key.rsplit(".", 1)[0]
+            if key in self.lines:
+                return "%s:%d" % (name, self.lines[key])
+        return ""
 
     def unknown(self, mapping: Dict[str, Any], known, where: str) -> None:
+        sections = {"sentry": SENTRY_KEYS, "gateway": set(GATEWAY_DEFAULTS),
+                    "projects.<slug>" if not where.startswith("projects.") else where[:-1]: PROJECT_KEYS}
         for key in mapping:
-            if key not in known:
-                self.error(where + str(key), "unknown key (known: %s)" % ", ".join(sorted(known)))
+            if key in known:
+                continue
+            home = [name + ":" for name, keys in sections.items() if key in keys and name + "." != where]
+            if home:
+                message = "unknown key here; `%s` belongs under %s" % (key, " or ".join(home))
+            else:
+                message = suggest.unknown_key(str(key), known)
+            self.error(where + str(key), message)
 
     def indirect(self, mapping: Dict[str, Any], name: str, where: str, secret: bool = False) -> Any:
         """`name`, `name_file` or `name_env`: the value, read from the file or variable."""
@@ -154,8 +228,7 @@ class _Reader:
         if not isinstance(data, dict):
             self.error("sentry", "required: url, organization, token_file, client_secret_file")
             data = {}
-        self.unknown(data, {"url", "organization", "token_file", "token_env", "client_secret_file",
-                            "client_secret_env", "client_secret_files", "ca_file"}, "sentry.")
+        self.unknown(data, SENTRY_KEYS, "sentry.")
         url = data.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             self.error("sentry.url", "the URL of Sentry, e.g. https://sentry.example.com or https://sentry.io")
@@ -241,25 +314,43 @@ class _Reader:
             if not isinstance(values, dict):
                 self.error("projects.%s" % slug, "must be a mapping")
                 continue
-            merged = dict(defaults, **values) if slug != "*" else dict(values)
+            values = self.url_alias(values, where)
+            merged = dict(self.url_alias(defaults, "projects.*."), **values) if slug != "*" else dict(values)
             out[slug] = self.project_settings(merged, where, require=slug != "*" or len(data) == 1)
         return out
 
+    def url_alias(self, values: Dict[str, Any], where: str) -> Dict[str, Any]:
+        """`orchestrator_url[_file|_env]` becomes the field `url`; both names at once is an error."""
+        new = [k for k in values if str(k).startswith(URL_ALIAS)]
+        if not new:
+            return values
+        old = [k for k in values if k in ("url", "url_file", "url_env")]
+        if old:
+            self.error(where + new[0], "the orchestrator's URL is given twice: as `%s` and as `%s` (its old "
+                                       "name); keep `%s` only" % (new[0], old[0], new[0]))
+            return {k: v for k, v in values.items() if k not in new}
+        for key in new:
+            self.renamed[where + "url" + key[len(URL_ALIAS):]] = where + key
+        return {("url" + k[len(URL_ALIAS):] if k in new else k): v for k, v in values.items()}
+
     def project_settings(self, values: Dict[str, Any], where: str, require: bool = True) -> settings_mod.Settings:
         """One project's settings; `*` alone need not be complete when projects complete it."""
-        known = set()
-        for field in settings_mod.FIELDS:
-            known.update({field.name, field.name + "_file", field.name + "_env"})
-        self.unknown(values, known, where)
+        self.unknown(values, PROJECT_KEYS, where)
         cleaned: Dict[str, Any] = {}
         for field in settings_mod.FIELDS:
             value = self.indirect(values, field.name, where, secret=field.name in SECRET_FIELDS)
             if value is None:
                 if field.required and require:
-                    self.error(where + field.name, "required (%s)" % field.label)
+                    name = URL_ALIAS if field.name == "url" else field.name
+                    self.error(where + name, "required (%s)" % field.label)
                 continue
             try:
                 cleaned[field.name] = settings_mod.clean_field(field.name, value)
             except ValueError as exc:
                 self.error(where + field.name, str(exc))
         return settings_mod.load(cleaned.get)
+
+
+PROJECT_KEYS = {URL_ALIAS, URL_ALIAS + "_file", URL_ALIAS + "_env"}
+for _field in settings_mod.FIELDS:
+    PROJECT_KEYS.update({_field.name, _field.name + "_file", _field.name + "_env"})

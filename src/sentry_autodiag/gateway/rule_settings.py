@@ -17,6 +17,24 @@ URI = "/sentry/alert-rule-settings"
 REQUIRED = ("log_path",)
 OPTIONAL = ("log_lines", "task", "node_tag", "pql_scope")
 MAX_FIELDS = 20
+# The Settings dialog's header (Sentry shows it under "<integration> Settings"; at most 140
+# characters by Sentry's schema rules).
+DESCRIPTION = ("Runs diagnostics::collect through Puppet Enterprise on the server the event names; the "
+               "report becomes a note on the issue.")
+# What each field of this form shows as a hint: text/textarea fields may carry extra keys,
+# which Sentry's form passes on (placeholder inside the box, help below it). Empty fields
+# keep the project's value from the gateway's configuration file.
+HINTS = {
+    "log_path": ("/var/log/myapp/app.log", "Absolute path of this rule's application log on the nodes, under "
+                 "/var/log (the task's allowed_log_dirs)."),
+    "log_lines": ("200", "How many log lines the report shows (1-5000), around the event time when the log "
+                  "has timestamps. Empty: the project's value."),
+    "task": ("diagnostics::collect", "The Puppet task to run, module::task. Empty: the project's value."),
+    "node_tag": ("server_name", "The event field or tag that names the server (server_name is set by Sentry's "
+                 "SDKs). Empty: the project's value."),
+    "pql_scope": ('certname ~ "^web"', "Optional PQL condition the node must also meet, so that PE itself "
+                  "refuses other nodes. Empty: the project's value."),
+}
 
 
 class RuleSettingsError(ValueError):
@@ -25,10 +43,8 @@ class RuleSettingsError(ValueError):
 
 def _field(name: str) -> Dict[str, Any]:
     field = settings_mod.FIELDS_BY_NAME[name]
-    element = {"type": "text", "name": name, "label": field.label}
-    if field.placeholder:
-        element["placeholder"] = field.placeholder
-    return element
+    placeholder, help_text = HINTS[name]
+    return {"type": "text", "name": name, "label": field.label, "placeholder": placeholder, "help": help_text}
 
 
 def schema() -> Dict[str, Any]:
@@ -38,6 +54,7 @@ def schema() -> Dict[str, Any]:
         "title": "Run Puppet diagnostics on the event's server",
         "settings": {
             "type": "alert-rule-settings",
+            "description": DESCRIPTION,
             "uri": URI,
             "required_fields": [_field(n) for n in REQUIRED],
             "optional_fields": [_field(n) for n in OPTIONAL],
