@@ -136,6 +136,9 @@ if ! running; then
     done
     running || die "puppetserver did not answer in 240 s; see $P/log/puppetserver.log"
 fi
+# Each run must change something ("what changed on this box"): the managed file is taken
+# away first, so the agent puts it back (a corrective change) and restarts the app.
+rm -f /var/lib/autodiag-demo/puppet/app.conf
 say "puppet agent -t as web01.example.com"
 rc=0
 puppet agent -t --confdir "$P/etc-agent" --codedir "$P/code" || rc=$?
