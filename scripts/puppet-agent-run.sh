@@ -25,6 +25,7 @@ running() { curl -sk --max-time 3 "https://127.0.0.1:$PORT/status/v1/simple" 2>/
 if [ "${1:-}" = stop ]; then
     if [ -f "$P/run/puppetserver.pid" ] && kill -0 "$(cat "$P/run/puppetserver.pid")" 2>/dev/null; then
         kill "$(cat "$P/run/puppetserver.pid")"
+        for _ in $(seq 100); do kill -0 "$(cat "$P/run/puppetserver.pid")" 2>/dev/null || break; sleep 0.2; done
     fi
     rm -f "$P/run/puppetserver.pid"
     exit 0
@@ -124,11 +125,11 @@ if [ ! -f "$P/server-var/ca/ca_crt.pem" ]; then
 fi
 if ! running; then
     say "starting puppetserver on 127.0.0.1:$PORT (about a minute)"
-    (cd "$P" && setsid /usr/bin/java -Xms256m -Xmx512m -XX:+UseSerialGC \
+    setsid /usr/bin/java -Xms256m -Xmx512m -XX:+UseSerialGC \
         -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger -Djruby.lib=/usr/share/jruby/lib \
         -jar /usr/share/puppetserver/puppetserver.jar --config "$P/server/conf.d" \
         --bootstrap-config "$P/server/services.d" >"$P/log/puppetserver.out" 2>&1 </dev/null &
-     echo $! >"$P/run/puppetserver.pid")
+    echo $! >"$P/run/puppetserver.pid"   # java itself (no subshell in between), so `stop` reaches it
     for _ in $(seq 240); do
         running && break
         kill -0 "$(cat "$P/run/puppetserver.pid")" 2>/dev/null || die "puppetserver exited; see $P/log/puppetserver.log"
