@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by `make test`, `make demo`, CI and developers:
 # a Python 3.8 venv with Sentry 23.7.1 + this project (the plugin), a Python 3.11+ venv with
-# the gateway extra and no Sentry (.venv-gateway), and PostgreSQL + Redis on loopback.
+# the gateway extra and no Sentry (.venv-gateway), PostgreSQL + Redis on loopback, and the real
+# PuppetDB that answers the tests' PQL queries (scripts/puppetdb.sh).
 # A warm machine takes seconds: every step checks before it acts.
 # It never stops or kills a process it did not start.
 set -euo pipefail
@@ -152,4 +153,5 @@ setup_venv
 setup_gateway_venv
 start_postgres
 start_redis
-say "ready: venv $VENV, PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT"
+"$ROOT/scripts/puppetdb.sh"
+say "ready: venv $VENV, PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT, PuppetDB 127.0.0.1:${AUTODIAG_PUPPETDB_PORT:-8080}"

@@ -10,6 +10,9 @@
 # and real conditions staged on the demo "node" (this machine) for the findings. Prints both
 # notes and renders the gateway's to a PNG. Second runs reuse everything (~20 s).
 # `make demo DEMO_DOCS=1` also refreshes docs/example-note.md and docs/example-note.png.
+# `make demo DEMO_PUPPET=1` first makes one real Puppet run on the demo node
+# (scripts/puppet-agent-run.sh: Debian's puppetserver and `puppet agent -t`), which the
+# notes then show under "What changed on this box".
 # `make demo-stop` (scripts/demo.sh stop) stops what this script started, nothing else.
 # `scripts/demo.sh prepare` only sets up the instance (database, users, projects).
 # DEMO ONLY: nothing here is how production runs; see README for that.
@@ -73,6 +76,7 @@ stop() {
     # the scratch filesystem lived in the orchestrator's mount namespace: gone with it
     rmdir "$EXPORTS" "$(dirname "$EXPORTS")" 2>/dev/null || true
     rm -f "$VAR/exports.img"
+    "$ROOT/scripts/puppet-agent-run.sh" stop   # the puppetserver of DEMO_PUPPET=1, if it runs
 }
 
 # DEMO ONLY: the demo "node" (the local orchestrator, which runs the real task on this
@@ -88,6 +92,12 @@ node_namespace() {
         df -Pk "$EXPORTS" | tail -n 1
     else
         echo "no loop device here: the demo node has no near-full scratch filesystem"
+    fi
+    # the real agent's state files where a Debian agent keeps them (DEMO_PUPPET=1)
+    local agent="$ROOT/.var/puppet/agent-var"
+    if [ "${DEMO_PUPPET:-0}" = 1 ] && [ -d "$agent/state" ] && [ -d "$agent/public" ]; then
+        mkdir -p /var/cache/puppet/state /var/cache/puppet/public
+        mount --bind "$agent/state" /var/cache/puppet/state && mount --bind "$agent/public" /var/cache/puppet/public
     fi
     exec "$@"
 }
@@ -194,6 +204,11 @@ for name in "${SERVICES[@]}"; do
     fi
 done
 
+if [ "${DEMO_PUPPET:-0}" = 1 ]; then
+    say "a real Puppet run on the demo node: puppetserver 7.9.5 on 127.0.0.1:18140, puppet agent -t (log $VAR/puppet.log)"
+    "$ROOT/scripts/puppet-agent-run.sh" >>"$VAR/puppet.log" 2>&1 || die "the Puppet run failed; see $VAR/puppet.log"
+    stop_service orchestrator   # its node namespace binds the agent's state files when it starts
+fi
 say "local PE orchestrator on https://localhost:$ORCH_PORT (generated CA, the real task runs on this machine)"
 if ! alive orchestrator; then
     rm -f "$VAR/orch-ready"

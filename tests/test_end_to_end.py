@@ -207,6 +207,17 @@ class SettingsApiTest(AutoDiagCase, APITestCase):
                                "log_path", "certname_suffix", "min_level"}
         assert "https" in errors["url"] and "PEM" in errors["ca_cert"]
 
+    def test_a_pql_scope_puppetdb_refuses_is_refused_in_its_words(self):
+        # PQL's negation is `!`: the real PuppetDB (behind the local orchestrator) says so on save
+        response = self.client.put(self.url, data=self.valid(pql_scope='not certname = "x"', puppetdb_url=self.orch.url),
+                                   format="json")
+        assert response.status_code == 400, response.content
+        assert response.data["errors"]["__all__"].startswith(
+            "PQL scope constraint: PuppetDB refuses it: PQL parse error at line 1, column 68:")
+        response = self.client.put(self.url, data=self.valid(pql_scope='!certname = "x"', puppetdb_url=self.orch.url),
+                                   format="json")
+        assert response.status_code == 200, response.content
+
     def test_save_then_get_never_returns_the_token_and_empty_keeps_it(self):
         response = self.client.put(self.url, data=self.valid(), format="json")
         assert response.status_code == 200, response.content

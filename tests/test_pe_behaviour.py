@@ -1,5 +1,6 @@
 """The local orchestrator answers as PE does where the notes depend on it, and the client
-tells an unknown certname from a stopped agent with what PE offers (PuppetDB)."""
+tells an unknown certname from a stopped agent with what PE offers (PuppetDB: the real one,
+scripts/puppetdb.sh, fed with `replace facts` commands)."""
 import os
 import time
 
@@ -97,9 +98,31 @@ def test_puppetdb_url_defaults_to_the_primary_port_8081():
         oc.OrchestratorClient("https://pe.example.com", "t", pem, puppetdb_url="http://pdb.example.com")
 
 
-def test_deactivated_nodes_are_unknown(orch, client):
-    del orch.inventory["deb01.example.com"]  # deactivated: PuppetDB's queries leave it out
-    assert client.node_known("deb01.example.com") is False
+@pytest.mark.parametrize("how, state, known", [
+    (None, "active", True),
+    ("deactivate", "deactivated", False),   # puppet node deactivate
+    ("expire", "expired", False),           # no check-in for longer than PuppetDB's node-ttl
+    ("forget", None, False),                # never seen (or purged)
+])
+def test_the_node_lookup_reads_puppetdb(orch, client, how, state, known):
+    node = "deb01.example.com"
+    if how:
+        getattr(orch, how)(node)
+    assert orch.puppetdb.node_state(node) == state  # what PuppetDB itself holds
+    assert client.node_known(node) is known
+    query = 'nodes[certname] { certname = "deb01.example.com" }'
+    if known:
+        assert names(client, client.run_task("sample::echo", {"message": "q"}, query=query)) == [node]
+    else:  # and PE's orchestrator finds only active nodes for a query scope
+        with pytest.raises(oc.EmptyTarget):
+            client.run_task("sample::echo", {"message": "q"}, query=query)
+
+
+def test_a_node_checking_in_again_is_known_again(orch, client):
+    orch.deactivate("web02.example.com")
+    assert client.node_known("web02.example.com") is False
+    orch.puppetdb.replace_facts("web02.example.com", orch.facts["web02.example.com"])
+    assert client.node_known("web02.example.com") is True
 
 
 # --- PQL on facts ------------------------------------------------------------------------
@@ -133,12 +156,34 @@ def test_facts_come_from_the_constructor(tmp_path):
         assert orch.facts["web02.example.com"]["os"]["family"] == "RedHat"  # defaults for the others
 
 
-@pytest.mark.parametrize("query", ['nodes { facts.os.family = "RedHat" }',  # a field of inventory, not nodes
-                                   'inventory { facts.os.family = }', 'resources { title = "x" }',
-                                   'nodes[certname, facts] { certname = "x" }'])
-def test_queries_puppetdb_would_refuse_are_query_errors(client, query):
-    with pytest.raises(oc.QueryError):
+@pytest.mark.parametrize("query, puppetdb_says", [
+    ('nodes { facts.os.family = "RedHat" }', "'facts.os.family' is not a queryable object for nodes"),
+    ('inventory { facts.os.family = }', "PQL parse error at line 1, column 31"),
+    ('nodes[certname] { not certname = "x" }', "PQL parse error"),  # PQL's negation is `!`
+    ('nodes[certname, facts] { certname = "x" }', "Can't extract unknown 'nodes' field 'facts'"),
+    ('nodes[certname] { certname ~ "[" }', "invalid regular expression"),
+])
+def test_queries_puppetdb_refuses_are_query_errors_with_its_words(client, orch, query, puppetdb_says):
+    with pytest.raises(oc.QueryError) as exc:
         client.run_task("sample::echo", {"message": "q"}, query=query)
+    assert exc.value.kind == "puppetlabs.orchestrator/query-error" and exc.value.reason == "query"
+    assert puppetdb_says in exc.value.message
+    assert orch.jobs == {}
+
+
+def test_a_query_puppetdb_accepts_but_selecting_no_node_is_empty_target(client):
+    with pytest.raises(oc.EmptyTarget):
+        client.run_task("sample::echo", {"message": "q"}, query='resources { title = "x" }')
+
+
+def test_an_unreachable_puppetdb_is_puppetdb_error(tmp_path):
+    with LocalOrchestrator(nodes=NODES, modules_dir=SAMPLE_MODULES) as orch, \
+            oc.OrchestratorClient(orch.url, orch.token, orch.ca_pem) as client:
+        orch.puppetdb.url = "http://127.0.0.1:%d" % unused_port()
+        with pytest.raises(oc.PuppetDBError) as exc:
+            client.run_task("sample::echo", {"message": "q"}, query='nodes[certname] { certname = "x" }')
+        assert exc.value.kind == "puppetlabs.orchestrator/puppetdb-error"
+        assert client.node_known("web01.example.com") is None
 
 
 # --- the rest PE does ----------------------------------------------------------------------

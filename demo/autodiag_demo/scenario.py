@@ -64,6 +64,8 @@ def project_settings(orch_url, prometheus_url, routing=True):
         "routing_rules": ROUTING_RULES if routing else "",
         "remediation_rules": REMEDIATION_RULES if routing else "",
         "metrics_url": prometheus_url, "metrics_node_label": "instance", "metrics_node_value": "{certname}:9100",
+        # a query scope: the real PuppetDB (scripts/puppetdb.sh) checks it on save and resolves it per job
+        "puppetdb_url": orch_url, "pql_scope": 'inventory { facts.kernel = "Linux" }',
     }
 
 

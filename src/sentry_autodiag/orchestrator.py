@@ -583,6 +583,37 @@ class OrchestratorClient:
             return None
         return any(isinstance(r, dict) and r.get("certname") == certname for r in rows)
 
+    def puppetdb_refusal(self, query: str) -> Optional[str]:
+        """PuppetDB's own words when it refuses (400) or fails on (500) a PQL query, None when it runs it.
+
+        Why: PE's orchestrator hands a query scope to PuppetDB, so only PuppetDB can say whether
+        a PQL constraint is valid; its query endpoint answers without starting a job. Raises
+        OrchestratorError when PuppetDB cannot be asked (unreachable, TLS, token refused, odd answer).
+        """
+        url = self.puppetdb_url + "/pdb/query/v4"
+        try:
+            response = self.session.get(url, params={"query": query}, allow_redirects=False, timeout=self.timeout)
+        except requests.exceptions.SSLError as exc:
+            raise TLSError("PuppetDB's TLS certificate at %s does not verify against the configured CA (%s)."
+                           % (self.puppetdb_url, _short(exc)))
+        except requests.exceptions.RequestException as exc:
+            raise TransientError("PuppetDB at %s is unreachable (%s)." % (self.puppetdb_url, _short(exc)))
+        text = _body_text(response)
+        if response.status_code == 400:
+            return " ".join(text.split()) or "HTTP 400 without a message"
+        if response.status_code == 500 and text.strip() and not _is_html(text):
+            # PuppetDB fails on some queries its parser passed (e.g. a string escape JSON does not know)
+            return "HTTP 500: %s" % " ".join(text.split())
+        if response.status_code in (401, 403):
+            raise AuthError("PuppetDB at %s refused the RBAC token (HTTP %d%s): its role needs the permission "
+                            "Nodes: View node data from PuppetDB, which a PQL scope needs too."
+                            % (self.puppetdb_url, response.status_code,
+                               ", %s" % _short(_page_text(text)) if _page_text(text) else ""))
+        if response.status_code != 200 or not text.lstrip().startswith("["):
+            raise ProtocolError("PuppetDB at %s answered HTTP %d, not a query result: check the PuppetDB URL."
+                                % (self.puppetdb_url, response.status_code), status=response.status_code)
+        return None
+
     # plumbing
 
     def _request(self, method, path, body=None, expect=(200,), job_lookup=False):

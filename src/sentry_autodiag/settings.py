@@ -222,7 +222,8 @@ FIELDS: List[Field] = [
           default=targeting.DEFAULT_NODE_PATTERN, clean=_pattern),
     Field("pql_scope", "PQL scope constraint", "text",
           "Optional PQL condition combined with the node (nodes[certname] { certname = \"<node>\" and (<this>) }), "
-          "so Puppet Enterprise itself refuses nodes outside it, e.g. certname ~ \"^web\\d+\\.example\\.com$\".",
+          "so Puppet Enterprise itself refuses nodes outside it, e.g. certname ~ \"^web\\\\d+\\\\.example\\\\.com$\" "
+          "(a backslash is doubled in PQL strings) or inventory { facts.os.family = \"RedHat\" }.",
           default="", clean=_pql),
     Field("puppetdb_url", "PuppetDB URL", "text",
           "Where the plugin asks whether PE knows a node that did not answer (unknown certname or stopped agent), "
@@ -395,11 +396,13 @@ def load(get_option: Callable[[str], Any]) -> Settings:
 
 def check_together(values: Dict[str, Any]) -> None:
     """The checks that need several fields (run when the form is saved, after each field's own):
-    Prometheus credentials need https; every task a routing rule uses must exist in PE and
-    declare the parameters the rule sets, with fitting types. Raises ValueError."""
+    Prometheus credentials need https; PuppetDB must accept the PQL scope constraint; every
+    task a routing rule uses must exist in PE and declare the parameters the rule sets, with
+    fitting types. Raises ValueError."""
     if str(values.get("metrics_url") or "").startswith("http://") and any(
             values.get(k) for k in ("metrics_token", "metrics_user", "metrics_password")):
         raise ValueError("Prometheus URL: credentials are only sent over https; use an https URL or remove them.")
+    _check_pql_scope(values)
     _check_remediation(values)
     rules = values.get("routing_rules") or None
     rules = rules if isinstance(rules, tuple) else routing.parse_rules(rules)  # Settings hold them parsed
@@ -407,6 +410,29 @@ def check_together(values: Dict[str, Any]) -> None:
         return
     _verify_with_pe(values, "token", "Routing rules", routing.RuleError, lambda task_info: routing.verify_tasks(
         rules, values.get("task") or "diagnostics::collect", task_info, _type_matches))
+
+
+def _check_pql_scope(values: Dict[str, Any]) -> None:
+    """The PQL scope constraint goes to PE's PuppetDB (the PuppetDB URL, with the token) as PE's
+    orchestrator will send it: only PuppetDB knows its query language, so its refusal, in its
+    own words, is the form's error. Without PE's URL, token and CA only the offline check ran."""
+    constraint = values.get("pql_scope")
+    if not constraint or not all(values.get(k) for k in ("url", "token", "ca_cert")):
+        return
+    try:
+        client = orchestrator.OrchestratorClient(values["url"], values["token"], values["ca_cert"], connect_timeout=5,
+                                                 read_timeout=10, puppetdb_url=values.get("puppetdb_url") or None)
+    except orchestrator.OrchestratorError as exc:
+        raise ValueError("PQL scope constraint cannot be checked: %s" % exc.message)
+    with client:
+        for query in targeting.pql_check_queries(constraint):
+            try:
+                refusal = client.puppetdb_refusal(query)
+            except orchestrator.OrchestratorError as exc:
+                raise ValueError("PQL scope constraint cannot be checked with PuppetDB: %s Set the PuppetDB URL or "
+                                 "the token's role, or clear the constraint." % exc.message)
+            if refusal:
+                raise ValueError("PQL scope constraint: PuppetDB refuses it: %s" % refusal[:800])
 
 
 def _check_remediation(values: Dict[str, Any]) -> None:

@@ -77,6 +77,18 @@ def certname_for(raw: Any, tag: str = "server_name", pattern: str = DEFAULT_NODE
     return name
 
 
+# The certname of the scope PuppetDB checks a constraint in: no node has it (.invalid, RFC 2606).
+PQL_PROBE_NODE = "autodiag-pql-check.invalid"
+
+
+def pql_check_queries(constraint: str) -> List[str]:
+    """What PuppetDB must accept for a constraint to be saved: the scope PE will run, and the
+    condition alone (valid by itself, so it cannot lean on the scope's brackets)."""
+    if not constraint:
+        return []
+    return [scope_for(PQL_PROBE_NODE, constraint)["query"], "nodes[certname] { %s limit 1 }" % constraint]
+
+
 def pql_string(value: str) -> str:
     """A PQL double-quoted string literal."""
     return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
@@ -91,13 +103,30 @@ def scope_for(certname: str, pql_constraint: Optional[str] = None) -> Dict[str, 
     return {"query": "nodes[certname] { certname = %s and (%s) }" % (pql_string(certname), pql_constraint)}
 
 
+# PQL's words after a dot (pql-grammar.ebnf of PuppetDB 7): a field path segment, bare
+# (#'[^\s\.\",\[\]!<=>~]+', which takes brackets and quotes as part of the name; Java's \s
+# is ASCII white space), quoted (#'\".*?\"(?=\.|\s)') or match(regex) (#'match\(.*?\)');
+# or the digits of a real number.
+_PQL_SPACE = " \t\n\x0b\f\r"
+_PQL_SEGMENT = re.compile(r'[^ \t\n\x0b\f\r.",\[\]!<=>~]+')
+_JAVA_LINE_END = re.compile("[\n\r\u0085\u2028\u2029]")  # what Java's `.` does not match
+_PQL_FRACTION = re.compile(r"[0-9]+(?:[eE][+-]?[0-9]+)?")
+_PQL_NUMBER_BEFORE_DOT = re.compile(r'(?:\A|[ \t\n\x0b\f\r(){}\[\],=<>!~])-?[0-9]+\Z')
+
+
 def check_pql_constraint(text: str) -> str:
-    """Admin input check: a PQL condition that cannot break out of `{ ... }`.
+    """Admin input check, offline: a PQL condition that cannot break out of `( ... )`.
 
     Brackets must nest properly, so a fact subquery such as
     `inventory { facts.os.family = "RedHat" }` is allowed while `} or nodes {` is not.
-    Strings must be double-quoted: PQL also reads single-quoted strings, and a quote
-    this check did not follow could hide a closing brace.
+    The scan reads strings and field names as PuppetDB's PQL grammar does, so that a
+    bracket it counts is a bracket to PuppetDB too: double- and single-quoted strings with
+    backslash escapes; after a dot, a field name (where PQL reads brackets and quotes as
+    part of the name), a quoted name (`facts."my.fact"`, which PQL ends at the first quote
+    followed by a dot or a space, without escapes; a name PQL would end elsewhere is
+    refused), `match(regex)` (which PQL ends at the first `)`), or the fraction of a number. Whether PuppetDB accepts
+    the condition is for PuppetDB to say: settings.check_together asks it when the form is
+    saved.
     """
     text = (text or "").strip()
     if not text:
@@ -106,32 +135,51 @@ def check_pql_constraint(text: str) -> str:
         raise ValueError("The PQL constraint is longer than 2000 characters.")
     closers = {"(": ")", "{": "}", "[": "]"}
     stack: List[str] = []
-    i, in_string = 0, False
+    i = 0
     while i < len(text):
         c = text[i]
-        if in_string:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                in_string = False
-            elif c in "\r\n":
-                raise ValueError("The PQL constraint has a line break inside a string.")
-        elif c == '"':
-            in_string = True
-        elif c == "'":
-            raise ValueError("The PQL constraint must use double-quoted strings.")
+        if i > 0 and text[i - 1] == ".":
+            end = _field_segment_end(text, i)
+            if end > i:
+                i = end
+                continue
+        if c in "\"'":
+            i += 1
+            while i < len(text) and text[i] != c:
+                i += 2 if text[i] == "\\" else 1
+            if i >= len(text):
+                raise ValueError("The PQL constraint has an unterminated string.")
         elif c in closers:
             stack.append(closers[c])
         elif c in ")}]":
             if not stack or stack.pop() != c:
                 raise ValueError("The PQL constraint has an unbalanced '%s'." % c)
-        elif c in ";\n\r":
+        elif c == ";":
             raise ValueError("The PQL constraint is a condition only, e.g. certname ~ \"^web\" or "
-                             "inventory { facts.os.family = \"RedHat\" }; semicolons and line breaks are "
-                             "not allowed.")
+                             "inventory { facts.os.family = \"RedHat\" }; semicolons are not PQL.")
         i += 1
-    if in_string:
-        raise ValueError("The PQL constraint has an unterminated string.")
     if stack:
         raise ValueError("The PQL constraint has an unbalanced '%s'." % {")": "(", "}": "{", "]": "["}[stack[-1]])
     return text
+
+
+def _field_segment_end(text: str, i: int) -> int:
+    """Where the word starting at `i`, just after a dot, ends as PQL reads it (`i` if it reads none)."""
+    if _PQL_NUMBER_BEFORE_DOT.search(text, 0, i - 1):  # 1.5, -2.0e3: a real number
+        m = _PQL_FRACTION.match(text, i)
+        return m.end() if m else i
+    if text[i] == '"':  # no escapes: PQL ends it at the first quote followed by a dot or a space
+        end = text.find('"', i + 1)
+        if end < 0 or _JAVA_LINE_END.search(text, i, end) or end + 1 >= len(text) or \
+                text[end + 1] not in "." + _PQL_SPACE:
+            raise ValueError("The PQL constraint has a quoted field name PQL would read differently: write it "
+                             "as facts.\"name\".next or facts.\"name\" followed by a space, on one line.")
+        return end + 1
+    if text.startswith("match(", i):  # PQL ends it at the first ')', whatever it holds
+        end = text.find(")", i)
+        if end < 0 or _JAVA_LINE_END.search(text, i, end):
+            raise ValueError("The PQL constraint has a match(...) field PQL would read differently: its "
+                             "regular expression ends at the first ')' and stays on one line.")
+        return end + 1
+    m = _PQL_SEGMENT.match(text, i)
+    return m.end() if m else i

@@ -19,12 +19,15 @@ def test_check_tests_each_project_and_its_routing_rules(config_dir, redis_url):
         projects = ('"*":\n  url: %s\n  token_file: pe-token\n  ca_cert_file: orch-ca.pem\n'
                     'checkout:\n  log_path: /var/log/checkout/app.log\n'
                     'billing:\n  routing_rules: |\n    - name: jobs\n      match: {service: jobs}\n'
-                    '      task: billing::missing\n' % orch.url)
+                    '      task: billing::missing\n'
+                    'fleet:\n  puppetdb_url: %s\n  pql_scope: \'not certname = "x"\'\n' % (orch.url, orch.url))
         result = run_check(write_config(config_dir, redis_url, projects=projects))
     out = result.stdout
     assert "redis redis://127.0.0.1" in out and "reachable" in out
     assert "project checkout: Test passed" in out and "project *: Test passed" in out
     assert "project billing: Routing rules:" in out and "billing::missing" in out
+    # the PQL constraint as the real PuppetDB judges it, in its words (PQL's negation is `!`)
+    assert "project fleet: PQL scope constraint: PuppetDB refuses it: PQL parse error at line 1" in out
     assert result.returncode == 1 and "check FAILED" in out  # the rule's task and Sentry (not running here)
     assert "tok-check" not in out + result.stderr
 

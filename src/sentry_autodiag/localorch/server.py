@@ -6,16 +6,23 @@
 Implements POST /command/task, GET /jobs/<name>, GET /jobs/<name>/nodes, POST
 /command/stop, POST|GET /inventory with PE's status codes and error bodies, and PE
 PuppetDB's GET /pdb/query/v4?query=<PQL> (PuppetDB listens on its own port 8081 in PE;
-here it shares the orchestrator's). Tasks come from a modules directory and run as
+here the orchestrator's HTTPS port takes the token and forwards the query to the real
+PuppetDB, see puppetdb.py). Tasks come from a modules directory and run as
 subprocesses (taskrunner) on a bounded worker pool, one run per target node, so the
 HTTP server never blocks on a task. `faults` injects the failures a real PE and network
 show (see Faults).
 
-What PE knows: `nodes` are the certnames in PuppetDB (each with a small fact set,
-`facts`); `set_connected` says whose pxp-agent is connected. As in PE, a `nodes` scope
-runs on any certname (an unknown one ends errored, "not connected to the PCP broker",
-exactly like a stopped agent); a `query` scope selects from PuppetDB only, so an
-unknown certname there is empty-target.
+What PE knows: `nodes` are the certnames PuppetDB holds for this PE: at start their
+`facts` (a small fact set each unless given) go to the real PuppetDB as `replace facts`
+commands, and `deactivate`/`expire`/`forget` take them out as PuppetDB does.
+`set_connected` says whose pxp-agent is connected. As in PE, a `nodes` scope runs on any
+certname (an unknown one ends errored, "not connected to the PCP broker", exactly like a
+stopped agent); a `query` scope is resolved by PuppetDB, so a PQL error is PuppetDB's
+own (answered as PE's query-error) and an unknown certname there is empty-target.
+
+One PuppetDB serves the whole test run, so it holds the nodes of every test: each
+LocalOrchestrator is one PE installation and keeps, of PuppetDB's answers, the certnames
+it holds (`nodes`). The query itself is PuppetDB's, unchanged.
 """
 import datetime
 import hashlib
@@ -35,7 +42,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..orchestrator import DONE_JOB_STATES, DONE_NODE_STATES
-from . import pki, pql, taskrunner
+from . import pki, puppetdb, taskrunner
 
 DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "puppet"))
 API = "/orchestrator/v1"
@@ -158,11 +165,13 @@ class LocalOrchestrator:
                  task_env: Optional[Dict[str, str]] = None, node_env: Optional[Dict[str, Dict[str, str]]] = None,
                  default_task_timeout: int = 300, owner: str = "sentry-autodiag",
                  cert_hostnames: Optional[List[str]] = None, facts: Optional[Dict[str, Dict[str, Any]]] = None,
-                 may_query_puppetdb: bool = True, accepts_timeout: bool = True):
+                 may_query_puppetdb: bool = True, accepts_timeout: bool = True,
+                 puppetdb_url: str = puppetdb.DEFAULT_URL):
         self.inventory = {n: True for n in nodes}
         # PuppetDB's fact set per node (default: a small plausible one per certname)
-        self.facts = {n: pql.default_facts(n) for n in self.inventory}
+        self.facts = {n: puppetdb.default_facts(n) for n in self.inventory}
         self.facts.update(facts or {})
+        self.puppetdb = puppetdb.PuppetDB(puppetdb_url)
         # RBAC: may the token's role run PuppetDB queries ("Nodes: View node data from PuppetDB")?
         self.may_query_puppetdb = may_query_puppetdb
         # False: an older PE whose POST /command/task does not know the `timeout` key
@@ -197,6 +206,8 @@ class LocalOrchestrator:
     # lifecycle
 
     def start(self) -> "LocalOrchestrator":
+        puppetdb.ensure_running(self.puppetdb.url)
+        puppetdb.submit_nodes(self.puppetdb, {n: self.facts.get(n, {}) for n in self.inventory})
         names = self.cert_hostnames or (["localhost", self.host] if self.host != "localhost" else ["localhost", "127.0.0.1"])
         material = pki.generate(names)
         self.ca_pem = material.ca_pem
@@ -243,7 +254,23 @@ class LocalOrchestrator:
         return "https://%s:%d" % ("localhost" if self.host in ("127.0.0.1", "localhost") else self.host, self.port)
 
     def set_connected(self, node, connected=True):
+        """Whether the node's pxp-agent is connected; a node new to this PE is first known to PuppetDB."""
+        if node not in self.inventory:
+            self.facts.setdefault(node, puppetdb.default_facts(node))
+            self.puppetdb.replace_facts(node, self.facts[node])
         self.inventory[node] = connected
+
+    def deactivate(self, node):
+        """`puppet node deactivate`: PuppetDB's queries leave the node out (until it checks in again)."""
+        self.puppetdb.deactivate(node)
+
+    def expire(self, node):
+        """The node stopped checking in longer ago than PuppetDB's node-ttl: PuppetDB expires it."""
+        self.puppetdb.expire(node, self.facts.get(node))
+
+    def forget(self, node):
+        """`puppet node purge`: PuppetDB never saw the node, as far as anyone can tell."""
+        self.puppetdb.delete(node)
 
     def wait_idle(self, timeout=60.0):
         """Blocks until every job is done (for tests and benchmarks)."""
@@ -353,16 +380,21 @@ class LocalOrchestrator:
                                         % self.owner))
             try:
                 return self.puppetdb_query(scope["query"]), None
-            except pql.PQLError as exc:
-                return None, (400, _err("puppetlabs.orchestrator/query-error", "Error running query: %s" % exc))
+            except puppetdb.QueryError as exc:
+                # PuppetDB's own message; how PE words the text around it is not public.
+                return None, (400, _err("puppetlabs.orchestrator/query-error", str(exc)))
+            except puppetdb.PuppetDBError as exc:
+                return None, (400, _err("puppetlabs.orchestrator/puppetdb-error", str(exc)))
         group = scope["node_group"]
         if not isinstance(group, str) or group not in self.node_groups:
             return None, (400, _err("puppetlabs.orchestrator/empty-target", "No nodes were found for the specified target."))
         return list(self.node_groups[group]), None
 
-    def puppetdb_query(self, text: str) -> List[str]:
-        """The certnames PuppetDB holds that a PQL query selects (raises pql.PQLError)."""
-        return pql.matching(text, {n: self.facts.get(n, {}) for n in self.inventory})
+    def puppetdb_query(self, text: Any) -> List[str]:
+        """The certnames of this PE that PuppetDB selects with the query (raises puppetdb.QueryError)."""
+        if not isinstance(text, str):
+            raise puppetdb.QueryError("The query must be a PQL or AST string.")
+        return sorted(n for n in puppetdb.certnames(self.puppetdb.query(text)) if n in self.inventory)
 
     @staticmethod
     def _settle(job: _Job, entry: Dict[str, Any], state: str, **fields):
@@ -580,7 +612,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self._send(404, _err("puppetlabs.orchestrator/not-found", "Not found: %s %s" % (method, path)))
 
     def _puppetdb(self, orch: "LocalOrchestrator"):
-        """PuppetDB's query endpoint: a JSON array of rows; errors are plain text, as PuppetDB sends them.
+        """PuppetDB's query endpoint, forwarded to the real PuppetDB: its status and body as it
+        sends them (errors are plain text), rows of other PE installations left out.
 
         PE's PuppetDB answers a token whose role lacks "View node data from PuppetDB" with
         403; its body is not public, so the text here is this double's own.
@@ -588,12 +621,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not orch.may_query_puppetdb:
             return self._send_raw(403, b"Permission denied: this user may not view node data from PuppetDB",
                                   "text/plain")
-        values = parse_qs(urlsplit(self.path).query).get("query", [])
         try:
-            certnames = orch.puppetdb_query(values[0] if values else "nodes {}")
-        except pql.PQLError as exc:
-            return self._send_raw(400, str(exc).encode(), "text/plain")
-        return self._send(200, [{"certname": n} for n in certnames])
+            answer = orch.puppetdb.raw_query(parse_qs(urlsplit(self.path).query))
+        except puppetdb.PuppetDBError as exc:
+            return self._send_raw(503, str(exc).encode(), "text/plain")
+        if answer.status_code != 200:
+            return self._send_raw(answer.status_code, answer.content,
+                                  answer.headers.get("Content-Type", "text/plain"))
+        rows = answer.json()
+        if isinstance(rows, list):
+            rows = [r for r in rows if not (isinstance(r, dict) and isinstance(r.get("certname"), str))
+                    or r["certname"] in orch.inventory]
+        return self._send(200, rows)
 
     def _send(self, status, body, headers=()):
         self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
