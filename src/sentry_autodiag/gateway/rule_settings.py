@@ -17,6 +17,7 @@ URI = "/sentry/alert-rule-settings"
 REQUIRED = ("log_path",)
 OPTIONAL = ("log_lines", "task", "node_tag", "pql_scope")
 MAX_FIELDS = 20
+MAX_BODY_BYTES = 16 * 1024   # the form: a few short fields (Sentry adds an installation id)
 
 
 class RuleSettingsError(ValueError):
