@@ -134,7 +134,7 @@ class Receiver:
         overrides, refused = {}, None
         if alert.rule_settings is not None:  # the alert rule's own form (see rule_settings)
             try:
-                overrides = rule_settings.clean(alert.rule_settings)
+                overrides = rule_settings.narrow(settings, rule_settings.clean(alert.rule_settings))
             except rule_settings.RuleSettingsError as exc:
                 refused = {"code": "rule-settings", "message": "The alert rule %r: %s" % (alert.rule[:80], exc)}
             except Exception as exc:  # a field check that did not expect this value
@@ -186,6 +186,9 @@ class Receiver:
         fields = payload.get("fields") if isinstance(payload, dict) else None
         try:
             errors = rule_settings.field_errors(fields if fields is not None else [])
+            if not errors:
+                errors = rule_settings.allowed_somewhere(rule_settings.clean(fields if fields is not None else []),
+                                                         self.config.projects.values())
         except Exception as exc:  # a field check that did not expect this value: refuse, never a 5xx
             logger.exception("autodiag.rule-settings: a field check failed")
             errors = ["settings: the fields could not be read (%s)" % type(exc).__name__]

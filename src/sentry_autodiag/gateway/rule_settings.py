@@ -8,6 +8,10 @@ rule with the message the gateway answers; every `event_alert` webhook of that r
 carries them in `data.issue_alert.settings`. They are validated by the same field
 definitions as the config file (settings.FIELDS); the config's per-project values are
 the defaults. Only non-secret fields are offered: secrets never go into Sentry.
+
+Whoever may edit alert rules in Sentry fills this form, so it may only narrow what the
+gateway's admin set (`narrow`): its task must be one of the project's `rule_tasks`, and
+its PQL scope is AND-ed with the project's `pql_scope`, never a replacement.
 """
 from typing import Any, Dict, List
 
@@ -78,6 +82,30 @@ def clean(raw: Any) -> Dict[str, Any]:
         except ValueError as exc:
             raise RuleSettingsError("%s (%s): %s" % (name, settings_mod.FIELDS_BY_NAME[name].label, exc))
     return overrides
+
+
+def narrow(settings: settings_mod.Settings, overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """The clean overrides as this project's admin allows them: RuleSettingsError for a task
+    outside `rule_tasks`; a PQL scope combined with the admin's own constraint."""
+    overrides = dict(overrides)
+    task = overrides.get("task")
+    if task is not None and task not in settings.rule_tasks:
+        raise RuleSettingsError("task: %s is not a task this project lets alert rules choose (allowed: %s; the "
+                                "gateway's admin sets rule_tasks)" % (task, ", ".join(settings.rule_tasks)))
+    scope = overrides.get("pql_scope")
+    if scope and settings.pql_scope and scope != settings.pql_scope:
+        overrides["pql_scope"] = "(%s) and (%s)" % (settings.pql_scope, scope)
+    return overrides
+
+
+def allowed_somewhere(overrides: Dict[str, Any], projects) -> List[str]:
+    """At save time Sentry does not say which project the rule is for: a task no configured
+    project allows is refused then already (each webhook checks its own project again)."""
+    task = overrides.get("task")
+    if task is None or any(task in s.rule_tasks for s in projects):
+        return []
+    allowed = sorted({t for s in projects for t in s.rule_tasks})
+    return ["task: %s is not a task any project lets alert rules choose (allowed: %s)" % (task, ", ".join(allowed))]
 
 
 def field_errors(raw: Any) -> List[str]:
