@@ -198,10 +198,10 @@ class Receiver:
                       "rule-settings-accepted")
 
     def _stale(self, timestamp: Optional[str]) -> bool:
-        if not timestamp:
-            return False
+        """parse_alert refuses an event without a readable time (400); should one get here
+        anyway, it counts as stale: an unknown age never bypasses the limit."""
         try:
-            when = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
-        except (ValueError, OverflowError):  # not intake.iso_utc's form: unknown, as if absent
-            return False
+            when = calendar.timegm(time.strptime(timestamp or "", "%Y-%m-%dT%H:%M:%SZ"))
+        except (ValueError, OverflowError):
+            return True
         return self.clock() - when > self.config.gateway.max_event_age_minutes * 60
