@@ -4,10 +4,10 @@ Tornado because one process then serves many slow or hostile clients at once wit
 thread each: a client trickling its body is cut by `body_timeout` while others are
 answered. Every route streams its body and counts it (a few KiB for the rule form,
 `max_body_bytes` for webhooks, nothing for GETs), so an oversized one gets 413 without
-being held in memory, signed or not. The blocking work (Redis, queue) runs in a small thread pool with a
-deadline, so the answer comes within Sentry's 1 s webhook timeout either way. The pool is
-small on purpose: that work is a few round trips to Redis, and more threads than cores
-only add waits for the interpreter lock (measured in bench_gateway).
+being held in memory, signed or not. The blocking work (Redis, queue) runs in a small
+thread pool with a deadline, so the answer comes within Sentry's 1 s webhook timeout
+either way. The pool is small on purpose: that work is a few round trips to Redis, and
+more threads than cores only add waits for the interpreter lock (measured in bench_gateway).
 """
 import asyncio
 import json
