@@ -8,7 +8,7 @@ bootstrap:
 
 # The Puppet task's own tests (bash on fake nodes; each run mostly waits out the task's 1 s
 # sample, so they run 4 at a time) need neither Sentry nor Python 3.8.
-TASK_TESTS = tests/test_findings_scenarios.py tests/test_findings_task.py tests/test_collect_task.py
+TASK_TESTS = tests/test_findings_scenarios.py tests/test_findings_task.py tests/test_collect_task.py tests/test_redaction_urls.py
 
 # The gateway's unit tests in its own venv (Python 3.11, no Sentry), the task's tests, then
 # the release artifacts installed as an admin installs them (tests/test_dist.py), then

@@ -181,7 +181,7 @@ def test_no_oom_finding_without_oom_lines(spec, tmp_path, private_tmp):
 
 
 def test_full_disk_and_inodes_are_findings(spec, tmp_path, private_tmp):
-    bindir = fake_bin(tmp_path, "df", """if [ "$2" = "-i" ]; then
+    bindir = fake_bin(tmp_path, "df", """if case " $* " in *" -i "*) true ;; *) false ;; esac; then
 echo 'Filesystem Inodes IUsed IFree IUse% Mounted on'
 echo '/dev/sdb1 1000 950 50 95% /var/lib/my app'
 else
@@ -195,6 +195,23 @@ fi
     inodes = [f["message"] for f in result["findings"] if f["code"] == "inodes-full"]
     assert disk == ["/ is 91 % full (space)"]  # 90 % is not > 90 %
     assert inodes == ["/var/lib/my app is 95 % full (inodes)"]
+
+
+def test_df_reads_local_filesystems_only_so_a_hung_nfs_mount_cannot_stall_it(spec, tmp_path, private_tmp):
+    # the task asks df for local filesystems only (-l), for space and inodes, tmpfs included ...
+    calls = tmp_path / "df-calls"
+    bindir = fake_bin(tmp_path, "df", 'echo "$*" >> %s\nexec /usr/bin/df "$@"\n' % calls)
+    report(spec, {}, private_tmp, path="%s:%s" % (bindir, os.environ["PATH"]))
+    argv = calls.read_text().splitlines()
+    assert len(argv) >= 2 and all(" -l" in " " + a for a in argv), argv
+    assert any(" -i" in " " + a for a in argv)
+    # ... and the real df then leaves a remote mount out without asking it (device host:/export)
+    mnt = tmp_path / "nas"
+    mnt.mkdir()
+    script = "mount -t tmpfs -o size=1m nas:/export %s && df -P -t tmpfs; echo ==; df -P -l -t tmpfs" % mnt
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=30)
+    everything, local = done.stdout.split("==")
+    assert "nas:/export" in everything and "nas:/export" not in local, done
 
 
 def test_low_memory_and_high_load_are_findings(spec, tmp_path, private_tmp):

@@ -3,6 +3,7 @@ only lets plain host names through and notes stay
 bounded, well-formed and inert."""
 import html as htmlmod
 import re
+import socket
 
 import mistune
 from hypothesis import HealthCheck, example, given, settings
@@ -38,10 +39,33 @@ def test_only_plain_host_names_pass(raw):
     assert len(name) <= 253 and name.isascii()
 
 
+def _resolver_reads_as_ip(name):
+    """The oracle: the C library's inet_aton, which reads 127.1, 010.000.000.001 (octal),
+    0x7f.1 and 2130706433 as addresses, as resolvers and ping do."""
+    try:
+        socket.inet_aton(name)
+        return True
+    except OSError:
+        return False
+
+
 @SETTINGS
 @given(host_names)
-def test_valid_host_names_are_accepted(name):
-    if not re.fullmatch(r"[0-9.]+", name):  # all-numeric names look like IP addresses
+@example("127.1")
+@example("010.000.000.001")
+@example("0x7f.1")
+@example("2130706433")
+@example("1.2.3.4.5")
+@example("0x.1")
+def test_valid_host_names_are_accepted_and_ip_literals_in_any_form_refused(name):
+    if _resolver_reads_as_ip(name):
+        try:
+            targeting.certname_for(name)
+        except targeting.NodeRejected as exc:
+            assert exc.code == "invalid" and "IP address" in exc.message
+        else:
+            raise AssertionError("%r is an IP literal but was accepted" % name)
+    else:
         assert targeting.certname_for(name) == name
 
 

@@ -230,8 +230,9 @@ def main():
         with open(os.path.join(var, "note-%s.md" % label), "w") as fh:
             fh.write(notes[label])
 
-    say("plugin path: the remediation rule's dry run on the same issue (audit note):")
     remediation = wait_remediation_note(session, groups["plugin"], var)
+    say("plugin path: the remediation rule's %s on the same issue (audit note):"
+        % ("dry run" if render_note.remediation_ran(remediation) else "decision (a guard stopped it)"))
     print("-" * 78)
     print(remediation)
     print("-" * 78)

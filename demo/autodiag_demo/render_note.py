@@ -71,6 +71,11 @@ def has_emoji_font():
     return "emoji" in fonts.lower()
 
 
+def remediation_ran(note: str) -> bool:
+    """True for a dry run's (or live run's) audit note, False for a guard's one line."""
+    return not note.lstrip().startswith("**Puppet remediation** not run")
+
+
 def write(var, notes, groups, state):
     """Writes example-note.{md,html,png} under var (and docs/ with DEMO_DOCS=1); returns the PNG path."""
     today = datetime.date.today().isoformat()
@@ -108,11 +113,17 @@ def write(var, notes, groups, state):
         "",
     ]
     if notes.get("remediation"):
-        md += ["---", "", "## The remediation rule's audit note (the same plugin issue, a dry run)", "",
-               "The project's remediation rule (finding `unit-failed`/`unit-restarting`, service=api → restart "
-               "`api-cache`) ran `remediation::restart_service` as a PE noop job with its own token after the "
-               "diagnosis note; the demo node's systemd is a stand-in that reports the crashed cache unit.", "",
-               "---", "", notes["remediation"], ""]
+        if remediation_ran(notes["remediation"]):
+            heading, text = "a dry run", (
+                "The project's remediation rule (finding `unit-failed`/`unit-restarting`, service=api → restart "
+                "`api-cache`) ran `remediation::restart_service` as a PE noop job with its own token after the "
+                "diagnosis note; the demo node's systemd is a stand-in that reports the crashed cache unit.")
+        else:
+            heading, text = "a guard stopped it", (
+                "The project's remediation rule (finding `unit-failed`/`unit-restarting`, service=api → restart "
+                "`api-cache`) matched, but one of its guards stopped it: the note names the guard.")
+        md += ["---", "", "## The remediation rule's audit note (the same plugin issue, %s)" % heading, "",
+               text, "", "---", "", notes["remediation"], ""]
     md_path = os.path.join(var, "example-note.md")
     with open(md_path, "w") as fh:
         fh.write("\n".join(md))

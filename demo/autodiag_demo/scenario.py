@@ -63,6 +63,9 @@ def project_settings(orch_url, prometheus_url, routing=True):
         "min_level": "error", "job_timeout": 120, "coalesce_window": 0,
         "routing_rules": ROUTING_RULES if routing else "",
         "remediation_rules": REMEDIATION_RULES if routing else "",
+        # every run (a second one within the hour too) shows the rule's dry run, not the
+        # per-node guard's one line: each run diagnoses the demo node once
+        **({"remediation_max_per_node": 20, "remediation_max_per_project": 200} if routing else {}),
         "metrics_url": prometheus_url, "metrics_node_label": "instance", "metrics_node_value": "{certname}:9100",
         # a query scope: the real PuppetDB (scripts/puppetdb.sh) checks it on save and resolves it per job
         "puppetdb_url": orch_url, "pql_scope": 'inventory { facts.kernel = "Linux" }',

@@ -23,6 +23,11 @@ def failure_text(exc: orchestrator.OrchestratorError) -> str:
     return "Test failed: %s%s" % (exc.message, " What to do: %s" % hint if hint else "")
 
 
+def _internal_hint() -> str:
+    from .diagnosis import HINTS
+    return "What to do: %s" % HINTS["internal"]
+
+
 def check_orchestrator(settings: Settings) -> CheckResult:
     if not settings.configured:
         return CheckResult(False, "Not configured yet: save the orchestrator URL, the RBAC token and the CA "
@@ -33,6 +38,9 @@ def check_orchestrator(settings: Settings) -> CheckResult:
             client.task_info(settings.task, settings.environment)
     except orchestrator.OrchestratorError as exc:
         return CheckResult(False, failure_text(exc))
+    except Exception as exc:  # never "internal error" alone: the exception in words
+        return CheckResult(False, "Test failed: an unexpected error (%s: %s). %s"
+                           % (type(exc).__name__, " ".join(str(exc).split())[:300], _internal_hint()))
     return CheckResult(True, "Test passed: connected to %s, its TLS certificate verified against the configured CA, "
                              "the RBAC token was accepted, and the task %s is available in the Puppet environment %s."
                        % (orchestrator.normalize_base_url(settings.url), settings.task, settings.environment))

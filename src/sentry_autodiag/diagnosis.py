@@ -51,6 +51,11 @@ HINTS = {
     "start-unconfirmed": "Look for the job in the PE console (Jobs, described with this issue's title) and read "
                          "its result there; if this repeats, point the URL at the orchestrator itself, "
                          "https://<primary>:8143, rather than a proxy.",
+    "client-error": "The orchestrator did not refuse anything: this worker's HTTP/TLS client failed before it "
+                    "answered. Check the orchestrator URL (https://<a host name on its certificate>:8143); if the "
+                    "URL is right, report this message as a bug of sentry-autodiag.",
+    "internal": "This is a bug of sentry-autodiag, not a problem of PE or the node: report it with the worker "
+                "log line autodiag.internal-error. The next new issue starts a fresh diagnosis.",
     "orchestrator-error": "Check the orchestrator's log on the primary "
                           "(/var/log/puppetlabs/orchestration-services/orchestration-services.log).",
 }
@@ -153,8 +158,16 @@ def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 
                 "unknown-task": "task not installed", "unknown-environment": "unknown environment",
                 "tls": "TLS verification failed", "configuration": "plugin not configured",
                 "query": "node query refused", "puppetdb": "PuppetDB unavailable",
-                "start-unconfirmed": "job start unconfirmed"}.get(exc.reason, "request refused")
+                "start-unconfirmed": "job start unconfirmed",
+                "client-error": "request failed in the client"}.get(exc.reason, "request refused")
     return render_failure(ctx, headline, exc.message, hint_for(exc))
+
+
+def note_for_unexpected(ctx: NoteContext, exc: BaseException) -> str:
+    """Any other exception on the way to PE: still a note, in words (type and message)."""
+    return render_failure(ctx, "internal error", "The diagnosis stopped on an unexpected error (%s: %s); no report "
+                                                 "was collected." % (type(exc).__name__, str(exc)[:300]),
+                          HINTS["internal"])
 
 
 def note_for_node(ctx: NoteContext, node: oc.NodeResult, known: Optional[bool] = None) -> str:

@@ -342,6 +342,10 @@ class Flow:
             except NodeRejected as exc:
                 return self._finish(ref, diagnosis_id, diagnosis.note_for_rejection(ctx, exc), settings,
                                     "rejected", queued_at, lead)
+            except Exception as exc:  # never a diagnosis without a note: the error in words
+                logger.exception("autodiag.internal-error", extra={"group_id": ref.id, "step": "start"})
+                return self._finish(ref, diagnosis_id, diagnosis.note_for_unexpected(ctx, exc), settings,
+                                    "error-internal", queued_at, lead)
             self._remember_job(diagnosis_id, job)
             self.fe.incr("autodiag.job.started")
             self._start_snapshot(settings, diagnosis_id, node, since)

@@ -9,6 +9,7 @@ never logged or put in an error message.
 import datetime
 import email.utils
 import html
+import ipaddress
 import json
 import re
 import ssl
@@ -17,9 +18,11 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 API_PREFIX = "/orchestrator/v1"
+URLLIB3_MAJOR = int(urllib3.__version__.split(".")[0])  # 1.x under Sentry 23.7.1, 2.x in the gateway
 PUPPETDB_PORT = 8081             # PE's PuppetDB; it takes the same RBAC token as the orchestrator
 DONE_JOB_STATES = frozenset({"finished", "failed", "stopped"})
 # The node states PE documents; an item in any other state is kept as is, never an error.
@@ -139,6 +142,13 @@ class TransientError(OrchestratorError):
     retryable = True
     reason = "unreachable"
     retry_after = None  # type: Optional[float]
+
+
+class ClientError(OrchestratorError):
+    """The HTTP/TLS client failed before any answer (an unexpected exception of requests,
+    urllib3 or ssl): not retried, reported with the exception's words."""
+
+    reason = "client-error"
 
 
 class ProtocolError(OrchestratorError):
@@ -341,11 +351,35 @@ def make_ssl_context(ca_pem: str) -> ssl.SSLContext:
     return context
 
 
-class PinnedCAAdapter(HTTPAdapter):
-    """Verifies the peer against our SSLContext only (no CA bundle file, no disk)."""
+def _ip_context(ca_pem: str) -> Optional[ssl.SSLContext]:
+    """The context for IP-literal hosts under urllib3 1.x (see PinnedCAAdapter)."""
+    if URLLIB3_MAJOR >= 2:
+        return None
+    context = make_ssl_context(ca_pem)
+    context.check_hostname = False  # urllib3 1.x checks the name (match_hostname) after the handshake
+    return context
 
-    def __init__(self, ssl_context, **kwargs):
+
+def _ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address((host or "").strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class PinnedCAAdapter(HTTPAdapter):
+    """Verifies the peer against our SSLContext only (no CA bundle file, no disk).
+
+    urllib3 1.x (Sentry 23.7.1's) sends no server name for an IP literal, and Python's
+    TLS layer then refuses a context that checks host names (ValueError). For IP hosts
+    under urllib3 1.x the context leaves the name check to urllib3 itself, which matches
+    the certificate's IP address entries after the handshake; the chain is still
+    verified against the Puppet CA only."""
+
+    def __init__(self, ssl_context, ip_context=None, **kwargs):
         self._ssl_context = ssl_context
+        self._ip_context = ip_context if URLLIB3_MAJOR < 2 else None
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
@@ -357,6 +391,9 @@ class PinnedCAAdapter(HTTPAdapter):
         conn.cert_reqs = "CERT_REQUIRED"
         conn.ca_certs = None
         conn.ca_cert_dir = None
+        if self._ip_context is not None and _ip_literal(conn.host):
+            conn.conn_kw["ssl_context"] = self._ip_context
+            conn.assert_hostname = None  # urllib3 matches the IP against the certificate
 
 
 # --- the client -----------------------------------------------------------------------
@@ -382,7 +419,8 @@ class OrchestratorClient:
         self.session.trust_env = False  # no proxies or CA bundles from the environment
         self.session.headers.update({"X-Authentication": token, "Content-Type": "application/json",
                                      "Accept": "application/json", "User-Agent": user_agent})
-        self.session.mount("https://", PinnedCAAdapter(make_ssl_context(load_ca(ca)), max_retries=0))
+        ca = load_ca(ca)
+        self.session.mount("https://", PinnedCAAdapter(make_ssl_context(ca), _ip_context(ca), max_retries=0))
 
     def __repr__(self):
         return "OrchestratorClient(%r)" % self.base_url  # never the token
@@ -631,6 +669,9 @@ class OrchestratorClient:
             raise TransientError("The orchestrator at %s is unreachable (%s)." % (self.base_url, _short(exc)))
         except requests.exceptions.RequestException as exc:
             raise TransientError("The request to the orchestrator failed (%s)." % _short(exc))
+        except Exception as exc:  # the HTTP/TLS client itself failed: still a reason in words, never a traceback
+            raise ClientError("The request to %s failed inside this worker's HTTP/TLS client before the orchestrator "
+                              "answered (%s: %s)." % (self.base_url, type(exc).__name__, _short(exc)))
         status = response.status_code
         if status in expect or 200 <= status < 300:
             return _json_answer(status, response)

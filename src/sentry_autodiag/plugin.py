@@ -104,9 +104,10 @@ class AutoDiagPlugin(NotificationPlugin):
     def test_configuration_and_get_test_results(self, project):
         try:
             return self.test_configuration(project)
-        except Exception:  # an unexpected bug must not become a 500 on the settings page
+        except Exception as exc:  # an unexpected bug must not become a 500 on the settings page
             logger.exception("autodiag.test_configuration.failed")
-            return "Test failed because of an internal error of the plugin; see the Sentry web logs."
+            return ("Test failed because of an internal error of the plugin (%s: %s); see the Sentry web logs "
+                    "(autodiag.test_configuration.failed)." % (type(exc).__name__, " ".join(str(exc).split())[:300]))
 
     # --- alert rule action -----------------------------------------------------------
 

@@ -16,7 +16,9 @@ _PATTERNS = [
      lambda m: "[REDACTED PRIVATE KEY]"),
     (re.compile(r"(authorization[\"']?[ \t]{0,8}[:=][ \t]{0,8})[^\r\n]+", re.I), lambda m: m.group(1) + MASK),
     (re.compile(r"(\bbearer[ \t]{1,8})[A-Za-z0-9._~+/=-]+", re.I), lambda m: m.group(1) + MASK),
-    (re.compile(r"(\b[a-z][a-z0-9+.-]{0,31}://[^/@\s:\"']{1,256}:)[^/@\s\"']{1,256}@", re.I),
+    # scheme://[user]:password@ (the user may be empty: redis://:secret@host is how Redis
+    # and Celery passwords are usually written)
+    (re.compile(r"(\b[a-z][a-z0-9+.-]{0,31}://[^/@\s:\"']{0,256}:)[^/@\s\"]{1,256}@", re.I),
      lambda m: m.group(1) + MASK + "@"),
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), lambda m: MASK),
     (re.compile(r"(" + _KEYS + r"[a-z0-9_.-]{0,64}[\"']?[ \t]{0,8}[:=][ \t]{0,8})"

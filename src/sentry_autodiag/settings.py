@@ -66,6 +66,17 @@ def _task(value):
     return value
 
 
+def _tasks(value):
+    if isinstance(value, (list, tuple)):  # a YAML list
+        value = ",".join(str(v) for v in value)
+    names = [t.strip() for t in _text(value).split(",") if t.strip()] or ["diagnostics::collect"]
+    if len(names) > 20:
+        raise ValueError("List at most 20 tasks, separated by commas.")
+    for name in names:
+        _task(name)
+    return ", ".join(names)
+
+
 def _log_path(value):
     value = _text(value).strip()
     if value and (not value.startswith("/") or len(value) > 1024 or any(ord(c) < 32 for c in value)):
@@ -308,6 +319,11 @@ FIELDS += [
     Field("remediation_max_per_project", "Remediation runs per project per hour", "number",
           "At most this many remediations (dry runs included) of this project in any hour (0-200; 0 = none).",
           default=5, clean=_int_between(0, 200, "Remediation runs per project")),
+    Field("rule_tasks", "Tasks an alert rule may choose", "text",
+          "Gateway only: the tasks the alert rule editor's per-rule form may name (comma-separated); "
+          "a rule naming another task gets a note and no job. The form can only narrow: its PQL scope "
+          "is combined with the PQL scope constraint above, never a replacement.",
+          default="diagnostics::collect", clean=_tasks),
 ]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -346,6 +362,7 @@ class Settings(NamedTuple):
     remediation_token: str = ""
     remediation_max_per_node: int = 1
     remediation_max_per_project: int = 5
+    rule_tasks: Tuple[str, ...] = ("diagnostics::collect",)
 
     @property
     def configured(self) -> bool:
@@ -385,6 +402,7 @@ def load(get_option: Callable[[str], Any]) -> Settings:
                  "remediation_max_per_node", "remediation_max_per_project"):
         values[name] = int(values[name] if values[name] is not None else FIELDS_BY_NAME[name].default)
     values["email_participants"] = bool(values["email_participants"])
+    values["rule_tasks"] = tuple(t.strip() for t in str(values["rule_tasks"]).split(",") if t.strip())
     for name, parse in (("routing_rules", routing.parse_rules), ("metrics_queries", promsnapshot.parse_queries),
                         ("remediation_rules", remediation.parse_rules)):
         try:

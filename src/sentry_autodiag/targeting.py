@@ -47,6 +47,24 @@ def shown(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…'"
 
 
+_NUMBER = re.compile(r"\A(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)\Z")
+
+
+def _ip_literal(name: str) -> bool:
+    """An IP address in any form the C library's inet_aton (so resolvers, ping, curl) reads:
+    127.0.0.1, but also 127.1, 010.000.000.001 (octal), 0x7f.1, 2130706433; and IPv6."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    parts = name.rstrip(".").split(".") if name.count(".") < 5 else []
+    if not parts or len(parts) > 4 or not all(_NUMBER.match(p) for p in parts):
+        return False
+    values = [int(p, 16) if p.startswith("0x") else int(p, 8) if p.startswith("0") else int(p) for p in parts]
+    return all(v <= 255 for v in values[:-1]) and values[-1] < 256 ** (5 - len(values))
+
+
 def certname_for(raw: Any, tag: str = "server_name", pattern: str = DEFAULT_NODE_PATTERN,
                  suffix: str = "") -> str:
     """Validates the event's node value and returns the certname; raises NodeRejected."""
@@ -63,12 +81,9 @@ def certname_for(raw: Any, tag: str = "server_name", pattern: str = DEFAULT_NODE
     name = raw.lower()
     if suffix and "." not in name:
         name += suffix
-    try:
-        ipaddress.ip_address(name.strip("[]"))
+    if _ip_literal(name):
         raise NodeRejected("invalid", "The event's `%s` %s is an IP address, not a Puppet certname."
                            % (tag, shown(raw)))
-    except ValueError:
-        pass
     if len(name) > MAX_CERTNAME or not CERTNAME_CHARS.match(name) or ".." in name:
         raise NodeRejected("invalid", "The event's `%s` %s is not a valid host name." % (tag, shown(raw)))
     if not re.fullmatch(pattern, name):

@@ -91,3 +91,86 @@ def test_invalid_rule_settings_give_the_issue_a_note_instead_of_a_job(receiver, 
     ((step, kwargs),) = queued(redis_url)
     assert kwargs["node"] is None and kwargs["rejection"]["code"] == "rule-settings"
     assert "API errors" in kwargs["rejection"]["message"] and "log_path" in kwargs["rejection"]["message"]
+
+
+# --- the form may only narrow what the gateway's admin set ---------------------------
+
+ADMIN_SCOPE = 'certname ~ "^web"'
+NARROW_PROJECTS = """\
+"*":
+  url: https://puppet.example.com:8143
+  token_file: pe-token
+  ca_cert_file: ca.pem
+  sentry_environments: "*"
+checkout:
+  pql_scope: 'certname ~ "^web"'
+payments:
+  rule_tasks: [diagnostics::collect, diagnostics::extra]
+"""
+
+
+@pytest.fixture
+def narrow_receiver(config_dir, redis_url):
+    from conftest import write_config
+    from test_receiver import make_receiver
+    receiver, gateway = make_receiver(write_config(config_dir, redis_url, projects=NARROW_PROJECTS))
+    receiver.gateway = gateway
+    return receiver
+
+
+def _with_rule(payload, *fields):
+    payload["data"]["triggered_rule"] = "API errors"
+    payload["data"]["issue_alert"] = {"id": 7, "title": "API errors", "settings": [
+        {"name": n, "value": v} for n, v in fields]}
+    return payload
+
+
+def test_the_form_may_only_choose_a_task_the_project_allows(narrow_receiver, redis_url):
+    assert post(narrow_receiver, _with_rule(event_alert(), ("task", "remediation::restart_service"))).status == 202
+    ((step, kwargs),) = queued(redis_url)
+    assert kwargs["node"] is None and kwargs["rejection"]["code"] == "rule-settings"
+    assert "remediation::restart_service is not a task this project lets alert rules choose" in \
+        kwargs["rejection"]["message"] and "rule_tasks" in kwargs["rejection"]["message"]
+    assert "overrides" not in kwargs
+
+
+def test_a_task_the_admin_listed_is_taken(narrow_receiver, redis_url):
+    payload = _with_rule(event_alert(project="payments", issue_id="77"), ("task", "diagnostics::extra"))
+    assert post(narrow_receiver, payload).status == 202
+    ((step, kwargs),) = queued(redis_url)
+    assert kwargs["overrides"] == {"task": "diagnostics::extra"} and kwargs["node"] == "web01.example.com"
+
+
+def test_the_forms_pql_scope_is_anded_with_the_admins_never_replacing_it(narrow_receiver, redis_url):
+    payload = _with_rule(event_alert(), ("pql_scope", 'facts.os.family = "RedHat"'))
+    assert post(narrow_receiver, payload).status == 202
+    ((step, kwargs),) = queued(redis_url)
+    scope = kwargs["overrides"]["pql_scope"]
+    assert scope == '(certname ~ "^web") and (facts.os.family = "RedHat")'
+    # what PE is sent: the node, the admin's constraint and the rule's, all three required
+    from sentry_autodiag import targeting
+    query = targeting.scope_for("web01.example.com", scope)["query"]
+    assert 'certname = "web01.example.com"' in query and ADMIN_SCOPE in query and "RedHat" in query
+    # an attempt to widen it (" or true") cannot leave the parentheses: the field check refuses it first
+    with pytest.raises(RuleSettingsError):
+        rule_settings.narrow(narrow_receiver.config.settings_for("checkout"),
+                             clean([{"name": "pql_scope", "value": ADMIN_SCOPE + ") or (true"}]))
+
+
+def test_without_an_admin_scope_the_forms_scope_applies_as_is(narrow_receiver):
+    settings = narrow_receiver.config.settings_for("payments")
+    assert settings.pql_scope == "" and settings.rule_tasks == ("diagnostics::collect", "diagnostics::extra")
+    assert rule_settings.narrow(settings, {"pql_scope": 'certname ~ "^db"'}) == {"pql_scope": 'certname ~ "^db"'}
+
+
+def test_saving_a_rule_with_a_task_no_project_allows_is_refused_in_words(narrow_receiver, receiver):
+    def answer(recv, task):
+        body = json.dumps({"fields": [{"name": "log_path", "value": "/var/log/x.log"},
+                                      {"name": "task", "value": task}]}).encode()
+        return recv.handle_rule_settings(signed(body, SECRET)[1]["Sentry-Hook-Signature"], body)
+    refused = answer(receiver, "remediation::restart_service")  # default: only diagnostics::collect
+    assert refused.status == 400
+    assert refused.body["message"] == ("task: remediation::restart_service is not a task any project lets alert "
+                                       "rules choose (allowed: diagnostics::collect)")
+    assert answer(receiver, "diagnostics::collect").status == 200
+    assert answer(narrow_receiver, "diagnostics::extra").status == 200

@@ -61,13 +61,22 @@ def test_non_objects_are_refused(body):
         parse_alert(body)
 
 
+@pytest.mark.parametrize("value", ["yesterday", "", -1, ["2026-01-01T00:00:00Z"], "0999-01-01T00:00:00Z"])
+def test_an_event_time_that_cannot_be_read_is_refused_never_taken_as_unknown(value):
+    payload = event_alert()
+    payload["data"]["event"]["datetime"] = value
+    payload["data"]["event"]["timestamp"] = None
+    with pytest.raises(WebhookError) as exc:
+        parse_alert(payload)
+    assert "the event's age cannot be checked" in str(exc.value) or "cannot be read as a time" in str(exc.value)
+
+
 def test_hostile_event_values_stay_raw_for_validation_and_are_bounded():
     payload = event_alert(environment="p" * 10000, level={"x": 1},
                           tags=[["server_name", "a"]] * 5000 + [[1, 2], "junk", ["k"]])
     payload["data"]["event"]["server_name"] = "web01'; rm -rf /"
-    payload["data"]["event"]["datetime"] = "yesterday"
     alert = parse_alert(payload)
     facts = alert.facts("server_name")
-    assert len(facts.environment) == 64 and facts.level is None and facts.timestamp is None
+    assert len(facts.environment) == 64 and facts.level is None and facts.timestamp.endswith("Z")
     assert facts.node == "web01'; rm -rf /"  # intake.decide refuses it with a note, see test_receiver
     assert len(alert.tags) == 1

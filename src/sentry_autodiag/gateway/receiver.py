@@ -134,7 +134,7 @@ class Receiver:
         overrides, refused = {}, None
         if alert.rule_settings is not None:  # the alert rule's own form (see rule_settings)
             try:
-                overrides = rule_settings.clean(alert.rule_settings)
+                overrides = rule_settings.narrow(settings, rule_settings.clean(alert.rule_settings))
             except rule_settings.RuleSettingsError as exc:
                 refused = {"code": "rule-settings", "message": "The alert rule %r: %s" % (alert.rule[:80], exc)}
             except Exception as exc:  # a field check that did not expect this value
@@ -186,6 +186,9 @@ class Receiver:
         fields = payload.get("fields") if isinstance(payload, dict) else None
         try:
             errors = rule_settings.field_errors(fields if fields is not None else [])
+            if not errors:
+                errors = rule_settings.allowed_somewhere(rule_settings.clean(fields if fields is not None else []),
+                                                         self.config.projects.values())
         except Exception as exc:  # a field check that did not expect this value: refuse, never a 5xx
             logger.exception("autodiag.rule-settings: a field check failed")
             errors = ["settings: the fields could not be read (%s)" % type(exc).__name__]
@@ -195,10 +198,10 @@ class Receiver:
                       "rule-settings-accepted")
 
     def _stale(self, timestamp: Optional[str]) -> bool:
-        if not timestamp:
-            return False
+        """parse_alert refuses an event without a readable time (400); should one get here
+        anyway, it counts as stale: an unknown age never bypasses the limit."""
         try:
-            when = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
-        except (ValueError, OverflowError):  # not intake.iso_utc's form: unknown, as if absent
-            return False
+            when = calendar.timegm(time.strptime(timestamp or "", "%Y-%m-%dT%H:%M:%SZ"))
+        except (ValueError, OverflowError):
+            return True
         return self.clock() - when > self.config.gateway.max_event_age_minutes * 60

@@ -8,6 +8,10 @@ rule with the message the gateway answers; every `event_alert` webhook of that r
 carries them in `data.issue_alert.settings`. They are validated by the same field
 definitions as the config file (settings.FIELDS); the config's per-project values are
 the defaults. Only non-secret fields are offered: secrets never go into Sentry.
+
+Whoever may edit alert rules in Sentry fills this form, so it may only narrow what the
+gateway's admin set (`narrow`): its task must be one of the project's `rule_tasks`, and
+its PQL scope is AND-ed with the project's `pql_scope`, never a replacement.
 """
 from typing import Any, Dict, List
 
@@ -17,6 +21,7 @@ URI = "/sentry/alert-rule-settings"
 REQUIRED = ("log_path",)
 OPTIONAL = ("log_lines", "task", "node_tag", "pql_scope")
 MAX_FIELDS = 20
+MAX_BODY_BYTES = 16 * 1024   # the form: a few short fields (Sentry adds an installation id)
 # The Settings dialog's header (Sentry shows it under "<integration> Settings"; at most 140
 # characters by Sentry's schema rules).
 DESCRIPTION = ("Runs diagnostics::collect through Puppet Enterprise on the server the event names; the "
@@ -29,11 +34,11 @@ HINTS = {
                  "/var/log (the task's allowed_log_dirs)."),
     "log_lines": ("200", "How many log lines the report shows (1-5000), around the event time when the log "
                   "has timestamps. Empty: the project's value."),
-    "task": ("diagnostics::collect", "The Puppet task to run, module::task. Empty: the project's value."),
+    "task": ("diagnostics::collect", "The Puppet task to run, module::task: one of the tasks the gateway's configuration allows for this project (rule_tasks). Empty: the project's value."),
     "node_tag": ("server_name", "The event field or tag that names the server (server_name is set by Sentry's "
                  "SDKs). Empty: the project's value."),
-    "pql_scope": ('certname ~ "^web"', "Optional PQL condition the node must also meet, so that PE itself "
-                  "refuses other nodes. Empty: the project's value."),
+    "pql_scope": ('certname ~ "^web"', "Optional PQL condition the node must also meet, added (AND) to the "
+                  "project's own scope constraint, so that PE itself refuses other nodes."),
 }
 
 
@@ -94,6 +99,30 @@ def clean(raw: Any) -> Dict[str, Any]:
         except ValueError as exc:
             raise RuleSettingsError("%s (%s): %s" % (name, settings_mod.FIELDS_BY_NAME[name].label, exc))
     return overrides
+
+
+def narrow(settings: settings_mod.Settings, overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """The clean overrides as this project's admin allows them: RuleSettingsError for a task
+    outside `rule_tasks`; a PQL scope combined with the admin's own constraint."""
+    overrides = dict(overrides)
+    task = overrides.get("task")
+    if task is not None and task not in settings.rule_tasks:
+        raise RuleSettingsError("task: %s is not a task this project lets alert rules choose (allowed: %s; the "
+                                "gateway's admin sets rule_tasks)" % (task, ", ".join(settings.rule_tasks)))
+    scope = overrides.get("pql_scope")
+    if scope and settings.pql_scope and scope != settings.pql_scope:
+        overrides["pql_scope"] = "(%s) and (%s)" % (settings.pql_scope, scope)
+    return overrides
+
+
+def allowed_somewhere(overrides: Dict[str, Any], projects) -> List[str]:
+    """At save time Sentry does not say which project the rule is for: a task no configured
+    project allows is refused then already (each webhook checks its own project again)."""
+    task = overrides.get("task")
+    if task is None or any(task in s.rule_tasks for s in projects):
+        return []
+    allowed = sorted({t for s in projects for t in s.rule_tasks})
+    return ["task: %s is not a task any project lets alert rules choose (allowed: %s)" % (task, ", ".join(allowed))]
 
 
 def field_errors(raw: Any) -> List[str]:

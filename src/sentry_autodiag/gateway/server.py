@@ -2,11 +2,12 @@
 
 Tornado because one process then serves many slow or hostile clients at once without a
 thread each: a client trickling its body is cut by `body_timeout` while others are
-answered. Bodies are streamed and counted, so an oversized one gets 413 without being
-held in memory. The blocking work (Redis, queue) runs in a small thread pool with a
-deadline, so the answer comes within Sentry's 1 s webhook timeout either way. The pool is
-small on purpose: that work is a few round trips to Redis, and more threads than cores
-only add waits for the interpreter lock (measured in bench_gateway).
+answered. Every route streams its body and counts it (a few KiB for the rule form,
+`max_body_bytes` for webhooks, nothing for GETs), so an oversized one gets 413 without
+being held in memory, signed or not. The blocking work (Redis, queue) runs in a small
+thread pool with a deadline, so the answer comes within Sentry's 1 s webhook timeout
+either way. The pool is small on purpose: that work is a few round trips to Redis, and
+more threads than cores only add waits for the interpreter lock (measured in bench_gateway).
 """
 import asyncio
 import json
@@ -39,64 +40,107 @@ class _JsonHandler(tornado.web.RequestHandler):
 
 
 @tornado.web.stream_request_body
-class WebhookHandler(_JsonHandler):
+class _CountedBody(_JsonHandler):
+    """Every route streams its body: it is counted as it arrives and dropped past the
+    route's limit, so no request (signed or not) holds more than `limit` bytes. A declared
+    Content-Length over the limit is answered 413 at once and the connection closed."""
+
     def initialize(self, app: "GatewayApp"):
         self.app = app
+        self.chunks, self.size, self.too_large = [], 0, False
+
+    def limit(self) -> int:
+        return 0
 
     def prepare(self):
-        self.chunks = []
-        self.size = 0
-        self.too_large = False
-        length = self.request.headers.get("Content-Length")
-        if length is not None and (not length.isdigit() or int(length) > self.app.max_body):
-            self.too_large = True
         self.request.connection.set_body_timeout(self.app.body_timeout)
+        length = self.request.headers.get("Content-Length")
+        if length is not None and (not length.isdigit() or len(length) > 18 or int(length) > self.limit()):
+            self.too_large = True
+            if length.isdigit() and len(length) <= 18:  # read and drop it until the answer closes the connection
+                self.request.connection.set_max_body_size(int(length))
+            self.refuse_too_large()
 
     def data_received(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.size > self.app.max_body:
+        if self.too_large or self._finished:
+            return
+        if self.size > self.limit():  # a chunked body passed the limit: answer now, drop what came
             self.too_large = True
             self.chunks = []
-        elif not self.too_large:
+            self.refuse_too_large()
+        else:
             self.chunks.append(chunk)
 
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def refuse_too_large(self) -> None:
+        """413 in the route's own words; the connection closes after it (Tornado)."""
+        self.write_json(413, {"error": "body larger than %d bytes" % self.limit()})
+
+
+class WebhookHandler(_CountedBody):
+    def limit(self) -> int:
+        return self.app.max_body
+
+    def refuse_too_large(self) -> None:  # counted and logged like every webhook answer
+        answer = self.app.receiver.handle(self.request.headers.get("Sentry-Hook-Resource"), None, b"", True,
+                                          self.request.headers.get("Request-ID", ""))
+        self.write_json(answer.status, answer.body)
+
     async def post(self):
+        if self.too_large:  # already answered 413
+            return
         headers = self.request.headers
         answer = await self.app.run(
             self.app.receiver.handle, headers.get("Sentry-Hook-Resource"), headers.get("Sentry-Hook-Signature"),
-            b"".join(self.chunks), self.too_large, headers.get("Request-ID", ""))
+            self.body(), self.too_large, headers.get("Request-ID", ""))
         self.write_json(answer.status, answer.body)
 
 
-class RuleSettingsHandler(_JsonHandler):
-    """POST rule_settings.URI: Sentry validating an alert rule's form (body is small)."""
+class RuleSettingsHandler(_CountedBody):
+    """POST rule_settings.URI: Sentry validating an alert rule's form (a few fields)."""
 
-    def initialize(self, app: "GatewayApp"):
-        self.app = app
+    def limit(self) -> int:
+        return rule_settings.MAX_BODY_BYTES
+
+    def refuse_too_large(self) -> None:
+        self.app.metrics.webhooks.labels(resource="alert_rule_action", result="too-large").inc()
+        self.write_json(413, {"message": "body larger than %d bytes" % self.limit()})
 
     async def post(self):
+        if self.too_large:  # already answered 413
+            return
         answer = await self.app.run(self.app.receiver.handle_rule_settings,
-                                    self.request.headers.get("Sentry-App-Signature"), self.request.body)
+                                    self.request.headers.get("Sentry-App-Signature"), self.body())
         self.app.metrics.webhooks.labels(resource="alert_rule_action", result=answer.result).inc()
         self.write_json(answer.status, answer.body)
 
 
-class HealthHandler(_JsonHandler):
-    def initialize(self, app: "GatewayApp"):
-        self.app = app
-
+class HealthHandler(_CountedBody):
     async def get(self):
+        if self.too_large:  # already answered 413
+            return
         answer = await self.app.run(self.app.health)
         self.write_json(answer.status, answer.body)
 
 
-class MetricsHandler(tornado.web.RequestHandler):
-    def initialize(self, app: "GatewayApp"):
-        self.app = app
-
+class MetricsHandler(_CountedBody):
     def get(self):
+        if self.too_large:  # already answered 413
+            return
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish(self.app.metrics.exposition())
+
+
+class NotFoundHandler(_CountedBody):
+    """Any other path or method: 404/405 without reading more than the limit (none)."""
+
+    def prepare(self):
+        super().prepare()
+        if not self._finished:
+            self.write_json(404, {"error": "not found"})
 
 
 class GatewayApp:
@@ -132,13 +176,15 @@ class GatewayApp:
             (rule_settings.URI, RuleSettingsHandler, {"app": self}),
             (r"/healthz", HealthHandler, {"app": self}),
             (r"/metrics", MetricsHandler, {"app": self}),
-        ], debug=False, serve_traceback=False)
+        ], debug=False, serve_traceback=False, default_handler_class=NotFoundHandler,
+            default_handler_args={"app": self})
 
 
 def serve(app: GatewayApp, host: str, port: int, ready: Optional[callable] = None) -> None:
     """Runs the HTTP server until SIGTERM/SIGINT."""
     server = tornado.httpserver.HTTPServer(app.tornado_app(), xheaders=False, idle_connection_timeout=30,
-                                           body_timeout=app.body_timeout, max_body_size=64 * 1024 * 1024)
+                                           body_timeout=app.body_timeout,
+                                           max_body_size=64 * 1024 * 1024)  # Tornado's own guard; each route counts
 
     async def main():
         server.listen(port, address=host)

@@ -120,10 +120,23 @@ def parse_alert(payload: Any) -> Alert:
     if isinstance(issue_alert, dict):
         rule_settings = issue_alert.get("settings")
     return Alert(issue_id, event_id, match.group("org"), match.group("project"), _text(environment, 64),
-                 _text(level, 16), server_name, tags,
-                 iso_utc(event.get("datetime")) or iso_utc(event.get("timestamp")),
+                 _text(level, 16), server_name, tags, _event_time(event),
                  _line(event.get("title")) or "", _line(data.get("triggered_rule")) or "", rule_settings,
                  _text(exception_type(event.get("exception"))))
+
+
+def _event_time(event: Dict[str, Any]) -> str:
+    """`datetime` (what Sentry sends), else `timestamp`, as iso_utc's form. A time that cannot
+    be read, or none at all, is a WebhookError: the event's age must be checked (replays)."""
+    key = "datetime" if event.get("datetime") is not None else "timestamp"
+    value = event.get(key)
+    if value is None:
+        raise WebhookError("data.event has no datetime (or timestamp): the event's age cannot be checked")
+    when = iso_utc(value)
+    if when is None:
+        raise WebhookError("data.event.%s cannot be read as a time (%s; expected ISO-8601 or epoch seconds, "
+                           "1970 to 9999)" % (key, _kind(value)))
+    return when
 
 
 def _kind(value: Any) -> str:

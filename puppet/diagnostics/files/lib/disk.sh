@@ -12,10 +12,12 @@ TMPFS_SKIP='^/(run/credentials|run/user|run/netns|run/containerd|run/k3s|run/doc
 
 section_disk() { # id df-flag title column-label code
     OUT="$WORK/df_$1"; : >"$OUT"
-    capture 32768 df -P ${2:+"$2"} "${DF_EXCLUDE[@]}"
+    # -l: local filesystems only. df leaves remote ones (NFS, CIFS, ...) out before it asks
+    # them anything, so a hung hard NFS mount cannot stall the task here.
+    capture 32768 df -P -l ${2:+"$2"} "${DF_EXCLUDE[@]}"
     local tmpfs="$WORK/df_tmpfs_$1"; : >"$tmpfs"
     if awk -v skip="$TMPFS_SKIP" '$3 == "tmpfs" && $2 !~ skip { f = 1 } END { exit !f }' "$WORK/p.mounts" 2>/dev/null; then
-        run df -P ${2:+"$2"} -t tmpfs 2>/dev/null | head -c 16384 >"$tmpfs"
+        run df -P -l ${2:+"$2"} -t tmpfs 2>/dev/null | head -c 16384 >"$tmpfs"
     fi
     # Use% (or IUse%) is column 5 of POSIX output; mount point is the rest. The tmpfs rows
     # count only for the tmpfs mount points /proc/mounts lists (and not the skipped ones).
@@ -28,7 +30,7 @@ section_disk() { # id df-flag title column-label code
             if (p + 0 > 90) fnd(p + 0 >= 98 ? "critical" : "warning", code, sec, m " is " p " % full" what, "")
             print p "\t" m > (sec == "disk" ? dfile : "/dev/null") }' dfile="$WORK/df_use" tfile="$tmpfs.rows" "$WORK/p.mounts" "$OUT" "$tmpfs"
     if [ -s "$tmpfs.rows" ]; then { echo "tmpfs:"; cat "$tmpfs.rows"; } >>"$OUT"; fi
-    add_section "$1" "$3" "df -P${2:+ $2} (local, real filesystems; tmpfs where programs write)" "cap:16384:4" "$OUT"
+    add_section "$1" "$3" "df -P -l${2:+ $2} (local, real filesystems; tmpfs where programs write; no NFS/CIFS)" "cap:16384:4" "$OUT"
 }
 
 read -r -d '' AWK_MOUNTS <"$LIB/mounts.awk"

@@ -38,10 +38,11 @@ function redact_re(line, re, keep, replacement,   l, out) {
     return out line
 }
 function redact_url(line,   l, out, m, at, colon) {
+    # scheme://[user]:password@ (an empty user too: redis://:secret@host)
     out = ""
     while (1) {
         l = tolower(line)
-        if (!match(l, /[a-z][a-z0-9+.-]*:\/\/[^\/@ \t:"']+:[^\/@ \t"']+@/)) break
+        if (!match(l, /[a-z][a-z0-9+.-]*:\/\/[^\/@ \t:"']*:[^\/@ \t"]+@/)) break
         m = substr(line, RSTART, RLENGTH)
         colon = index(substr(m, index(m, "://") + 3), ":") + index(m, "://") + 2
         out = out substr(line, 1, RSTART - 1) substr(m, 1, colon) MASK "@"
