@@ -128,7 +128,8 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
     said = verdict(report) if isinstance(report, dict) and isinstance(report.get("sections"), list) else None
     if said:
         # first, before the findings: the sentence the on-call engineer reads and acts on
-        said, masked = redact(said)
+        # (its text repeats a finding's, whose masks are counted there)
+        said, _ = redact(said)
         lines += ["**%s**" % md_text(said, 700), ""]
     if error:
         lines += ["**Task error**: %s %s" % (md_code(error.get("kind", "unknown"), 100),
