@@ -8,7 +8,7 @@ exactly twice), `net/` over the task's own /proc/<pid>/net (/proc/net is a link 
 /proc/<pid>/mounts, `var/log`, `opt` and `etc/resolv.conf` over theirs, `sys/fs/cgroup`
 over /sys/fs/cgroup (its `.1`/`.2` counters as FIFOs too), and `bin/` goes first on PATH (fake dmesg, ss, ps, df, systemctl, ...). All of it inside a private mount
 namespace (`unshare -m`), so the machine itself is untouched. A scenario with
-`proc/app/cgroup` gets a stand-in application process that holds the log open and whose
+`proc/app/cgroup` (or `proc/<pid>/cgroup`) gets a stand-in application process that holds the log open and whose
 /proc/<pid>/cgroup is that file (how the task finds the failing process's unit/container). `_base/` is a healthy node;
 a scenario holds only what differs (and lists under `remove` the base files it lacks).
 `scenario.json` names the event time, the log, the expected cause codes and what must
@@ -56,11 +56,13 @@ mount --bind "$D/opt" /opt
 mount --bind "$D/etc/resolv.conf" /etc/resolv.conf
 if [ -d "$D/sys/fs/cgroup" ]; then mount --bind "$D/sys/fs/cgroup" /sys/fs/cgroup; fi
 # The application: a stand-in process holding its log open, in the cgroup the scenario
-# gives it (proc/app/cgroup over its /proc/<pid>/cgroup); the runner ends it.
-if [ -f "$D/proc/app/cgroup" ]; then
+# gives it (proc/app/cgroup or proc/<pid>/cgroup, bound over the /proc/<pid>/cgroup of the stand-in);
+# the runner ends it.
+if [ -n "$DIAG_APP_CGROUP" ]; then
     if [ -f "$DIAG_APP_LOG" ]; then sleep 60 3<"$DIAG_APP_LOG" & else sleep 60 & fi
     echo $! >"$DIAG_APP_PIDFILE"
-    mount --bind "$D/proc/app/cgroup" "/proc/$!/cgroup"
+    mount --bind "$DIAG_APP_CGROUP" "/proc/$!/cgroup"
+    n=0; while [ ! -e "/proc/$!/fd/3" ] && [ -f "$DIAG_APP_LOG" ] && [ $n -lt 200 ]; do sleep 0.01; n=$((n + 1)); done
 fi
 PATH="$D/bin:$PATH"
 export PATH
@@ -171,6 +173,15 @@ def _fd_hog(count: int, limit: int):
     return proc
 
 
+def _app_cgroup(merged: str) -> str:
+    """The application's /proc/<pid>/cgroup in the scenario: proc/app/cgroup or proc/<pid>/cgroup."""
+    proc = os.path.join(merged, "proc")
+    for d in ["app"] + sorted(d for d in os.listdir(proc) if d.isdigit()):
+        if os.path.isfile(os.path.join(proc, d, "cgroup")):
+            return os.path.join(proc, d, "cgroup")
+    return ""
+
+
 def _end_stand_in(pidfile: str) -> None:
     """Ends the scenario's stand-in application process (a `sleep` the wrapper started)."""
     try:
@@ -210,7 +221,7 @@ def run(scenario: Scenario, workdir: str, params: Optional[Dict[str, Any]] = Non
     try:
         spec = taskrunner.load_task(MODULES, "diagnostics::collect")
         spec = spec._replace(executable=wrapper)
-        env = {"DIAG_SCENARIO": merged, "DIAG_APP_PIDFILE": app_pidfile,
+        env = {"DIAG_SCENARIO": merged, "DIAG_APP_PIDFILE": app_pidfile, "DIAG_APP_CGROUP": _app_cgroup(merged),
                "DIAG_APP_LOG": task_params["log_path"],
                "DIAG_TASK": os.path.join(MODULES, "diagnostics", "tasks", "collect.sh"),
                "TMPDIR": private_tmp, "TZ": manifest.get("tz", "UTC")}

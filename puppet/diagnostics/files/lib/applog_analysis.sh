@@ -35,10 +35,37 @@ is_local_host() {
     return 1
 }
 
+# What the node itself confirms: NODE_SEV[code] = the best rank (0 critical, 1 warning,
+# 2 info) of each finding the node sections raised so far. Builtins only.
+node_confirms() {
+    local rank _d _s code _rest
+    NODE_SEV=()
+    while IFS=$'\t' read -r rank _d _s code _rest; do
+        [[ $code == app-* ]] && continue
+        if [ -z "${NODE_SEV[$code]:-}" ] || [ "$rank" -lt "${NODE_SEV[$code]}" ]; then NODE_SEV[$code]=$rank; fi
+    done <"$FINDINGS_TSV"
+}
+# The first of the codes that the node raised as critical or warning (empty if none).
+confirmed_by() {
+    local c
+    for c in "$@"; do [ "${NODE_SEV[$c]:-9}" -le 1 ] && { printf '%s' "$c"; return 0; }; done
+    return 1
+}
+
 # One finding per recognised cause, its severity from how often it was seen and what the
-# node confirms.
+# node confirms: an application's claim about a node resource (memory, disk, fds, ports)
+# is critical only when the node shows it too, else a warning that says what the node
+# shows instead; an errno that names one limit unambiguously (EAGAIN from fork, EMFILE)
+# is the kernel's own answer and stays critical.
 correlate_app() {
-    local code count peer at sample sev msg port host ns
+    local code count peer at sample sev msg port host ns conf waited="" timeouts=0
+    declare -A NODE_SEV
+    node_confirms
+    # what a job killed at its time limit waited on: the peer the app timed out on
+    while IFS=$'\037' read -r code count peer at sample; do
+        case $code in app-timeout|app-connection-reset) [ -n "$peer" ] && [ -z "$waited" ] && waited=$peer ;; esac
+        case $code in worker-timeout|worker-softlimit) timeouts=$((timeouts + count)) ;; esac
+    done <"$APP_CAUSES"
     # fields split on US (\037): a tab is IFS whitespace, and empty fields would collapse
     while IFS=$'\037' read -r code count peer at sample; do
         sev=warning; msg=""
@@ -65,11 +92,42 @@ correlate_app() {
             app-tls-error) [ "$count" -ge 3 ] && sev=critical
                 msg="TLS/certificate errors $count time(s)${peer:+ with $peer}" ;;
             app-too-many-open-files) sev=critical; msg="\"Too many open files\" $count time(s)${FD_WORST:+; $FD_WORST}" ;;
-            app-ephemeral-ports) sev=critical; msg="\"Cannot assign requested address\" $count time(s)${peer:+ to $peer}${EPH_WORST:+; ephemeral ports: $EPH_WORST}" ;;
-            app-out-of-memory) sev=critical; msg="the runtime ran out of memory $count time(s)" ;;
-            app-process-limit) sev=critical; msg="threads/processes could not be created $count time(s) (RLIMIT_NPROC, pids cgroup or pid_max)" ;;
-            app-disk-full) sev=critical; msg="\"No space left on device\" $count time(s)" ;;
-            app-read-only-fs) sev=critical; msg="\"Read-only file system\" $count time(s)${RO_MOUNTS:+; read-only now: $RO_MOUNTS}" ;;
+            app-ephemeral-ports)
+                if confirmed_by ephemeral-ports timewait-overflow >/dev/null; then sev=critical; fi
+                msg="\"Cannot assign requested address\" $count time(s)${peer:+ to $peer}${EPH_WORST:+; ephemeral ports: $EPH_WORST}"
+                [ "$sev" = critical ] || msg="$msg; the node's ephemeral ports are not near used up" ;;
+            app-out-of-memory) sev=critical; msg="the runtime ran out of its memory $count time(s)"
+                if conf=$(confirmed_by oom-kill cgroup-memory-limit overcommit-limit memory-pressure low-memory swap-storm); then msg="$msg; the node shows it too ($conf)"
+                else msg="$msg; the node shows no memory shortage: the runtime's own heap cap (-Xmx, --max-old-space-size, memory_limit) or a process limit (ulimit -v)"; fi ;;
+            app-oom-syscall) code=app-out-of-memory
+                if conf=$(confirmed_by overcommit-limit); then
+                    msg="the application reports running out of memory $count time(s); the node's memory is not exhausted: strict overcommit's commit limit is (overcommit-limit)"
+                elif conf=$(confirmed_by oom-kill cgroup-memory-limit memory-pressure low-memory swap-storm swap-full memory-thrashing); then
+                    sev=critical; msg="the application ran out of memory $count time(s); the node confirms it ($conf)"
+                else
+                    msg="the application reports running out of memory $count time(s); the node shows no OOM kill, memory pressure, low available memory or cgroup memory limit"
+                fi ;;
+            app-oom-guess) code=app-out-of-memory; sev=info
+                msg="a process manager guessed \"out of memory\" $count time(s) after it killed a worker; the node shows no memory problem"
+                if [ "$timeouts" -gt 0 ]; then msg="$msg, and the worker was killed at its time limit (worker-timeout)"; fi
+                if conf=$(confirmed_by oom-kill cgroup-memory-limit memory-pressure low-memory swap-storm); then
+                    sev=warning; msg="a process manager guessed \"out of memory\" $count time(s) after it killed a worker; the node shows $conf"
+                fi ;;
+            worker-timeout|worker-softlimit)
+                # warning: the limit is the runner's own; the slow thing it waited on is the cause
+                msg="a task runner's time limit ended $count job(s) or worker(s) (Celery time limit, gunicorn WORKER TIMEOUT, uWSGI harakiri, PHP max_execution_time, job timeout): they waited too long on "
+                if [ -n "$waited" ]; then msg="$msg$waited"; else msg="${msg}something slow (a dependency or a lock: see the log)"; fi
+                if conf=$(confirmed_by cgroup-cpu-throttled cpu-steal io-saturated high-load); then msg="$msg; the node shows $conf"; fi
+                code=worker-timeout ;;
+            app-process-limit) sev=critical; msg="threads/processes could not be created $count time(s) (EAGAIN: RLIMIT_NPROC, pids cgroup or pid_max)"
+                if conf=$(confirmed_by pid-exhausted cgroup-pids-limit); then msg="$msg; the node confirms it ($conf)"
+                else msg="$msg; the node's thread table and the app's pids cgroup are not full: the app user's RLIMIT_NPROC (LimitNPROC) is the likely limit"; fi ;;
+            app-disk-full)
+                if conf=$(confirmed_by disk-full inodes-full); then sev=critical; msg="\"No space left on device\" $count time(s); the node confirms it ($conf)"
+                else msg="the application reports \"No space left on device\" $count time(s); no filesystem this node sees is near full (a quota, or a volume of another mount namespace?)"; fi ;;
+            app-read-only-fs)
+                if [ -n "$RO_MOUNTS" ] || confirmed_by fs-read-only fs-error >/dev/null; then sev=critical; msg="\"Read-only file system\" $count time(s)${RO_MOUNTS:+; read-only now: $RO_MOUNTS}"
+                else msg="the application reports \"Read-only file system\" $count time(s); no block-device filesystem is read-only now"; fi ;;
             app-db-connections-exhausted) [ "$count" -ge 3 ] && sev=critical; msg="connection pool / server connection limit hit $count time(s)${peer:+ ($peer)}" ;;
             app-crash) [ "$count" -ge 2 ] && sev=critical; msg="the application crashed (segfault/panic) $count time(s)" ;;
             app-network-unreachable) [ "$count" -ge 3 ] && sev=critical; msg="no route to host / network unreachable $count time(s)${peer:+ to $peer}" ;;

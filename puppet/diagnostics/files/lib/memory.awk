@@ -1,6 +1,8 @@
 FILENAME ~ /meminfo$/ { m[substr($1, 1, length($1) - 1)] = $2 }
 FILENAME ~ /s1\.vmstat$/ { v1[$1] = $2 }
 FILENAME ~ /s2\.vmstat$/ { v2[$1] = $2 }
+FILENAME ~ /overcommit_memory$/ { ocm = $1 }
+FILENAME ~ /overcommit_ratio$/ { ocr = $1 }
 FILENAME ~ /pressure_memory$/ { psi[$1] = $0; split($2, a, "="); p10[$1] = a[2] + 0; havepsi = 1 }
 function mib(k) { return int(m[k] / 1024) }
 END {
@@ -26,5 +28,11 @@ END {
         fnd("warning", "memory-thrashing", "memory", sprintf("%d major page faults/s with memory pressure %.0f %%: the working set does not fit", mf, p10["some"]), "")
     if (m["SwapTotal"] > 0 && m["SwapFree"] * 10 < m["SwapTotal"] && av * 100 < tot * 20)
         fnd("warning", "swap-full", "memory", sprintf("swap is %d %% used and only %d %% of memory is available", 100 - pct(m["SwapFree"], m["SwapTotal"]), pct(av, tot)), "")
+    # strict overcommit: allocations fail once Committed_AS reaches CommitLimit, whatever is free
+    cl = m["CommitLimit"]; ca = m["Committed_AS"]
+    if (ocm != "") printf "overcommit: vm.overcommit_memory %s%s; committed %d MiB of commit limit %d MiB (%d %%)\n", ocm, ocm == 2 ? " (strict), overcommit_ratio " ocr : "", int(ca / 1024), int(cl / 1024), pct(ca, cl)
+    if (ocm == 2 && cl > 0 && ca >= 0.9 * cl) {
+        fnd(ca >= 0.98 * cl ? "critical" : "info", "overcommit-limit", "memory", sprintf("strict overcommit (vm.overcommit_memory=2): %d MiB committed of the %d MiB commit limit (%d %%) while %d MiB (%d %%) of memory is available: allocations and forks fail with ENOMEM at the commit limit, not for want of RAM", int(ca / 1024), int(cl / 1024), pct(ca, cl), mib("MemAvailable"), pct(av, tot)), "")
+    }
     print "OOMKILL_COUNTER=" (v2["oom_kill"] + 0) > vfile
 }

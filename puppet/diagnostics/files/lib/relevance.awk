@@ -1,0 +1,29 @@
+# Input: /proc/mounts (copy), then the findings TSV (rank, dist, sev, code, section, at, msg).
+# Output: the same rows, severities judged for relevance, rank = severity * 10 + class
+# (0 node evidence, 1 application-log cause, 2 application symptom summary).
+BEGIN {
+    FS = OFS = "\t"
+    while ((getline line < causes) > 0) { split(line, f, "\037"); app[f[1]] = 1 }
+    close(causes)
+    wrote_fail = ("app-disk-full" in app) || ("app-datastore-full" in app) || ("app-read-only-fs" in app)
+}
+FILENAME == mounts { split($0, m, " "); if (m[4] ~ /^ro(,|$)/) ro[m[2]] = 1; next }
+function set(sev, why) {
+    if (sev == "info" && $3 != "info" || sev == "warning" && $3 == "critical") { $3 = sev; $7 = $7 " — " why }
+}
+{
+    code = $4; msg = $7
+    if (code == "disk-full" || code == "inodes-full") {
+        mnt = msg; sub(/ is [0-9]+ % full.*/, "", mnt)
+        if (mnt in ro) set("info", "mounted read-only: nothing writes there, so not this event's cause")
+        else if (!wrote_fail) set("warning", "the application reported no failed write")
+    }
+    if (code == "hung-task" && match(msg, /blocked for more than [0-9]+ seconds/)) {
+        s = substr(msg, RSTART + 22, RLENGTH - 30) + 0
+        if (s >= 3600) set("info", sprintf("blocked for %.0f h: long-standing, not this event's cause", s / 3600))
+    }
+    r = $3 == "critical" ? 0 : $3 == "warning" ? 1 : 2
+    c = code ~ /^app-(errors|error-spike)$/ ? 2 : code ~ /^app-/ ? 1 : 0
+    $1 = r * 10 + c
+    print
+}
