@@ -37,7 +37,7 @@ _TIES = [
     (("clock", "ntp", "time"), ("app-tls-error", "app-timeout")),
     (("unit", "restart", "service", "listener"), ("app-connection-refused", "app-crash")),
     (("cpu", "throttl", "steal", "io-", "load", "hung", "limit"),
-     ("app-timeout", "app-worker-limit", "app-task-timeout")),
+     ("app-timeout", "app-worker-limit", "worker-timeout")),
 ]
 
 _PEER = re.compile(r"\b(?:to|by|with|for) ([A-Za-z0-9][A-Za-z0-9._\-\[\]:]*:[0-9]+|[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,})")

@@ -45,6 +45,7 @@ function isclass(l, re,   pre) {
 }
 function cause(code, t, l, p) {
     cnt[code]++; if (t != "") ct[code] = t; if (p != "" && !(code in cp)) cp[code] = p
+    if (t != "" && t >= ev - 120) cnear[code]++; else if (t != "") cearly[code]++
     if (!(code in cs)) cs[code] = substr(l, 1, 200)
 }
 {
@@ -66,6 +67,9 @@ function cause(code, t, l, p) {
         nerr++; sg = signature(line); sig[sg]++; if (!(sg in sigfirst)) sigfirst[sg] = t
         if (t != "" && t >= ev - 120 && t <= ev + after) nerr_near++; else if (t != "") nerr_early++
     }
+    # a stack frame names code (HikariPool.createTimeoutException), not an error: causes come
+    # from the error lines themselves
+    if (l ~ /^[ \t]+at [^ ]+\(|^[ \t]+file "[^"]*", line [0-9]+/) next
     # EAGAIN from fork/clone/posix_spawn/pthread_create (RLIMIT_NPROC, pids cgroup, pid_max) in
     # its runtimes' words: Java "Cannot run program ...: error=11", Go "fork/exec ...: resource
     # temporarily unavailable", Node "spawn ... EAGAIN", Python "[Errno 11]" from fork/Popen.
@@ -97,8 +101,13 @@ function cause(code, t, l, p) {
     if (l ~ /inotify|file watchers|watch limit|limit of inotify/ && l ~ /no space left|enospc|limit|too many open files|emfile|resources exhausted/) cause("app-inotify-limit", t, line, "")
     else if (classed(l, "no space left on device|enospc|errno 28([^0-9]|$)|disk full|could not extend file|disk quota exceeded|edquot")) cause("app-disk-full", t, line, "")
     if (l ~ /read-only file system|erofs|errno 30([^0-9]|$)/) cause("app-read-only-fs", t, line, "")
+    # a connection pool or server at its connection limit; a wait for a pooled connection that
+    # timed out (HikariCP "Connection is not available, request timed out", SQLAlchemy
+    # QueuePool) is the pool's limit, not a network timeout
+    pool = l ~ /too many connections|too many clients|remaining connection slots are reserved|connection pool exhausted|pool (is )?exhausted|timeout waiting for connection from pool|could not get jdbc connection|max_connections|connection is not available, request timed out|queuepool limit of size [0-9]+ overflow|timed out waiting for (a )?(free |pooled )?connection|unable to acquire (jdbc )?connection/
     if (l ~ /connection refused|econnrefused|errno 111([^0-9]|$)|\(111(: |\))/) cause("app-connection-refused", t, line, peer(l))
     else if (l ~ /connection reset|econnreset|errno 104([^0-9]|$)|\(104: |broken pipe|epipe/) cause("app-connection-reset", t, line, peer(l))
+    else if (pool) { }
     else if (l ~ /timed out|timed-out|timeout(exception| error|error)|etimedout|deadline exceeded|i\/o timeout|\(110: |sockettimeout|connecttimeout|read timeout|timeout (specified )?(has )?(expired|exceeded|elapsed)|lock wait timeout|statement timeout|gateway time-?out/) cause("app-timeout", t, line, peer(l))
     if (l ~ /no route to host|ehostunreach|network is unreachable|enetunreach|errno (113|101)([^0-9]|$)/) cause("app-network-unreachable", t, line, peer(l))
     if (l ~ /name or service not known|temporary failure in name resolution|nodename nor servname|no such host|unknownhostexception|enotfound|eai_again|could not resolve host|failed to resolve|name resolution|servfail|nxdomain|unknown host/) cause("app-dns-failure", t, line, dnsname(l))
@@ -107,7 +116,7 @@ function cause(code, t, l, p) {
         if (l ~ /expired|not yet valid|validity check failed|notbefore|notafter|is after|is before|clock/) tls_time = 1
     }
     if (l ~ /clock skew|token used before issued|iat.*future|jwt.*not (yet )?(active|valid)|not valid yet/) { cause("app-tls-error", t, line, ""); tls_time = 1 }
-    if (l ~ /too many connections|too many clients|remaining connection slots are reserved|connection pool exhausted|timeout waiting for connection from pool|could not get jdbc connection|max_connections/) cause("app-db-connections-exhausted", t, line, peer(l))
+    if (pool) cause("app-db-connections-exhausted", t, line, peer(l))
     if (l ~ /segmentation fault|sigsegv|core dumped|^panic: |fatal error: unexpected signal|signal 11/) cause("app-crash", t, line, "")
     # a datastore refusing writes at its own limit: Redis maxmemory (OOM command not allowed)
     # or failed RDB persistence (MISCONF), Elasticsearch flood-stage/read-only index block
@@ -125,7 +134,7 @@ END {
     if (n > 10) printf "... %d more signatures\n", n - 10
     for (c in cnt) {
         printf "cause %s: %d line(s)%s, last %s: %s\n", c, cnt[c], (c in cp) ? " to " cp[c] : "", (c in ct) ? iso_of(ct[c]) : "?", cs[c]
-        printf "%s\037%d\037%s\037%s\037%s\n", c, cnt[c], cp[c], ct[c], cs[c] > causefile
+        printf "%s\037%d\037%s\037%s\037%d\037%d\037%s\n", c, cnt[c], cp[c], ct[c], cnear[c], cearly[c], cs[c] > causefile
     }
     if (nerr) {
         fnd("info", "app-errors", "app_errors", sprintf("%d error line(s) in the log around the event, %d distinct; most frequent (x%d): %s", nerr, n, sig[order[1]], substr(order[1], 1, 120)), "")

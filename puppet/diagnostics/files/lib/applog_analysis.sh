@@ -62,12 +62,12 @@ correlate_app() {
     declare -A NODE_SEV
     node_confirms
     # what a job killed at its time limit waited on: the peer the app timed out on
-    while IFS=$'\037' read -r code count peer at sample; do
+    while IFS=$'\037' read -r code count peer at near early sample; do
         case $code in app-timeout|app-connection-reset) [ -n "$peer" ] && [ -z "$waited" ] && waited=$peer ;; esac
         case $code in worker-timeout|worker-softlimit) timeouts=$((timeouts + count)) ;; esac
     done <"$APP_CAUSES"
     # fields split on US (\037): a tab is IFS whitespace, and empty fields would collapse
-    while IFS=$'\037' read -r code count peer at sample; do
+    while IFS=$'\037' read -r code count peer at near early sample; do
         sev=warning; msg=""
         case $code in
             app-connection-refused)
@@ -137,13 +137,22 @@ correlate_app() {
             app-permission-denied) sev=info; [ "$count" -ge 3 ] && sev=warning; msg="permission denied $count time(s)" ;;
             *) continue ;;
         esac
+        # relevance: timeouts and resets at the same rate all along (a client that retries and
+        # succeeds) did not begin or change near the event: the rate in the 4 min around it is
+        # at most 1.5 x the rate in the 8 min before (near * 4 <= early * 3), with >= 3 before
+        case $code in app-timeout|app-connection-reset)
+            if [ "$sev" != info ] && [ "${early:-0}" -ge 3 ] && [ $((${near:-0} * 4)) -le $((${early:-0} * 3)) ]; then
+                sev=info; msg="$msg; steady: ${early} in the $(((APP_BEFORE - 120) / 60)) min before, ${near} in the 4 min around the event (not new)"
+            fi ;;
+        esac
         finding "$sev" "$code" app_errors "$msg: ${sample:0:160}" "$at"
     done <"$APP_CAUSES"
     if [ -n "$RO_MOUNTS" ] && [ "${RO_NEAR:-0}" = 0 ]; then
         if [ "${KERNEL_RO:-0}" = 1 ] || grep -q '^app-read-only-fs' "$APP_CAUSES"; then
             finding critical fs-read-only mounts "read-only now after errors: $RO_MOUNTS"
         else
-            finding warning fs-read-only mounts "block-device filesystem(s) mounted read-only: $RO_MOUNTS"
+            # no kernel error and no failed write: read-only by design (an archive, fstab ro)
+            finding info fs-read-only mounts "block-device filesystem(s) mounted read-only: $RO_MOUNTS (no kernel filesystem error and no failed write: read-only by design, not this event's cause)"
         fi
     fi
 }

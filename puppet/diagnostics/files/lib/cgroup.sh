@@ -21,11 +21,12 @@ find_app_cgroup() {
     while IFS= read -r fd; do
         pid=${fd#/proc/}; pid=${pid%%/*}
         [ "$pid" = "$$" ] && continue
+        [ "$fd" -ef "$canon" ] || continue   # the same file (device and inode), not a namesake
         [ -z "$CG_PID" ] && CG_PID=$pid
         while IFS= read -r line; do
             case $line in *:/) ;; *:/*) CG_PID=$pid; break 2 ;; esac
         done 2>/dev/null <"/proc/$pid/cgroup"
-    done < <(run find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/fd/*' -lname "$pat" -print 2>/dev/null | head -n 8)
+    done < <(run find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 -lname "$pat" -print 2>/dev/null | head -n 8)
     [ -n "$CG_PID" ] || return 0
     while IFS= read -r line; do
         ctl=${line#*:}; path=${ctl#*:}; ctl=${ctl%%:*}
@@ -69,9 +70,9 @@ section_cgroup() {
     elif [ "${#CG_DIRS[@]}" = 0 ]; then
         echo "pid $CG_PID holds the log open; no cgroup of it under $CG_ROOT" >"$OUT"
     else
-        for d in "${CG_DIRS[@]}"; do i=$((i + 1)); printf '%s\n' "${d#"$CG_ROOT"}"; done >"$WORK/cg.dirs"
+        for d in "${CG_DIRS[@]}"; do i=$((i + 1)); d=${d#"$CG_ROOT"}; printf '%s\n' "${d:-/}"; done >"$WORK/cg.dirs"
         awk -v ev="$EV" -v ms="$INTERVAL_MS" -v ffile="$FINDINGS_TSV" -v pid="$CG_PID" -v work="$WORK" \
-            -v causes="$APP_CAUSES" "$AWK_FIND $AWK_CGROUP" "$WORK/cg.dirs" >"$OUT"
+            -v causes="$APP_CAUSES" "$AWK_FIND $AWK_CGROUP" "$WORK/cg.dirs" >"$OUT" 2>/dev/null
     fi
     add_section cgroup "Limits of the application's cgroup" "/proc/<pid holding the log>/cgroup; cpu.stat twice ${INTERVAL_MS} ms apart, memory.events, pids.events and limits up the tree" "cap:4096:2" "$OUT"
 }
