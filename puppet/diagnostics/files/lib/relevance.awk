@@ -1,6 +1,7 @@
 # Input: /proc/mounts (copy), then the findings TSV (rank, dist, sev, code, section, at, msg).
 # Output: the same rows, severities judged for relevance, rank = severity * 10 + class
-# (0 node evidence, 1 application-log cause, 2 application symptom summary).
+# (0 node evidence, 1 node state that follows from other evidence, 2 application-log cause,
+# 3 application symptom summary).
 BEGIN {
     FS = OFS = "\t"
     while ((getline line < causes) > 0) { split(line, f, "\037"); app[f[1]] = 1 }
@@ -23,7 +24,10 @@ function set(sev, why) {
         if (s >= 3600) set("info", sprintf("blocked for %.0f h: long-standing, not this event's cause", s / 3600))
     }
     r = $3 == "critical" ? 0 : $3 == "warning" ? 1 : 2
-    c = code ~ /^app-(errors|error-spike)$/ ? 2 : code ~ /^app-/ ? 1 : 0
+    # a node state that follows from another finding (little memory available, a saturated
+    # disk, a high load, a service that was restarted) ranks after the stall or event that
+    # explains it, at the same severity
+    c = code ~ /^app-(errors|error-spike)$/ ? 3 : code ~ /^app-/ ? 2 : code ~ /^(low-memory|swap-full|io-saturated|blocked-tasks|disk-busy|high-load|service-restarted)$/ ? 1 : 0
     $1 = r * 10 + c
     print
 }

@@ -4,8 +4,10 @@
 # caused the event (a filesystem mounted read-only that nothing writes to, a task stuck for
 # hours, a full filesystem nothing reported failing to write to) is lowered to info or
 # warning and says why; then findings are ordered so the first one is the cause: the
-# node's evidence before the application's report of it, and the app's error-count
-# summaries (app-errors, app-error-spike: symptoms, never a cause) after both.
+# node's evidence before the application's report of it (node states that follow from
+# other evidence, such as low-memory or io-saturated, after the stall or event that
+# explains them), and the app's error-count summaries (app-errors, app-error-spike:
+# symptoms, never a cause) after both.
 
 read -r -d '' AWK_RELEVANCE <"$LIB/relevance.awk"
 
