@@ -4,6 +4,7 @@ function peer(s,   l, p, h, pre) {
     if (match(l, /"[^"]+" \([0-9a-f.:]+\), port [0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/^"/, "", h); sub(/".*/, "", h); sub(/.*port /, "", p); return h ":" p }
     if (match(l, /host='[^']*', port=[0-9]+/)) { p = substr(l, RSTART, RLENGTH); h = p; sub(/^host='/, "", h); sub(/'.*/, "", h); sub(/.*port=/, "", p); return h ":" p }
     if (match(l, /upstream: "[a-z]+:\/\/[^\/"]+/)) { p = substr(l, RSTART, RLENGTH); sub(/.*:\/\//, "", p); return p }
+    if (match(l, /https?:\/\/[a-z0-9][a-z0-9.-]*(:[0-9]+)?/)) { p = substr(l, RSTART, RLENGTH); sub(/.*:\/\//, "", p); return p }
     if (match(l, /\[[0-9a-f:]+\]:[0-9]+/)) return substr(l, RSTART, RLENGTH)
     while (match(l, /[a-z0-9][a-z0-9._-]*:[0-9][0-9]+/)) {
         p = substr(l, RSTART, RLENGTH); pre = substr(l, RSTART > 8 ? RSTART - 8 : 1, RSTART > 8 ? 8 : RSTART - 1); l = substr(l, RSTART + RLENGTH); h = p; sub(/:.*/, "", h)
@@ -121,6 +122,8 @@ function cause(code, t, l, p) {
     # a datastore refusing writes at its own limit: Redis maxmemory (OOM command not allowed)
     # or failed RDB persistence (MISCONF), Elasticsearch flood-stage/read-only index block
     if (l ~ /oom command not allowed|used memory > 'maxmemory'|misconf redis is configured to save|flood[- ]stage disk watermark|index read-only \/ allow delete|cluster_block_exception/) cause("app-datastore-full", t, line, "")
+    # what a slow request waited on (named by worker-timeout): a peer, or a lock
+    if (l ~ /(still )?(waiting|waited|blocked|stuck) (on|for) |still (streaming|reading|running) after|lock (wait )?time-?out|locknotavailable|lock not available|deadlock/) cause("app-waiting", t, line, peer(l))
     if (l ~ /permission denied|(^|[^a-z])eacces([^a-z]|$)|operation not permitted|errno 13([^0-9]|$)/) cause("app-permission-denied", t, line, "")
 }
 END {

@@ -74,12 +74,15 @@ fs_of_path() {
 # shows instead; an errno that names one limit unambiguously (EAGAIN from fork, EMFILE)
 # is the kernel's own answer and stays critical.
 correlate_app() {
-    local code count peer at sample sev msg port host ns conf waited="" timeouts=0
+    local code count peer at sample sev msg port host ns conf waited="" waitlock="" timeouts=0
     declare -A NODE_SEV
     node_confirms
     # what a job killed at its time limit waited on: the peer the app timed out on
     while IFS=$'\037' read -r code count peer at near early sample; do
-        case $code in app-timeout|app-connection-reset) [ -n "$peer" ] && [ -z "$waited" ] && waited=$peer ;; esac
+        case $code in
+            app-waiting) [ -n "$peer" ] && waited=$peer; case ${sample,,} in *lock*) waitlock="a lock" ;; esac ;;
+            app-timeout|app-connection-reset) [ -n "$peer" ] && [ -z "$waited" ] && waited=$peer ;;
+        esac
         case $code in worker-timeout|worker-softlimit) timeouts=$((timeouts + count)) ;; esac
     done <"$APP_CAUSES"
     # fields split on US (\037): a tab is IFS whitespace, and empty fields would collapse
@@ -132,7 +135,8 @@ correlate_app() {
             worker-timeout|worker-softlimit)
                 # warning: the limit is the runner's own; the slow thing it waited on is the cause
                 msg="a task runner's time limit ended $count job(s) or worker(s) (Celery time limit, gunicorn WORKER TIMEOUT, uWSGI harakiri, PHP max_execution_time, job timeout): they waited too long on "
-                if [ -n "$waited" ]; then msg="$msg$waited"; else msg="${msg}something slow (a dependency or a lock: see the log)"; fi
+                if [ -n "$waited$waitlock" ]; then msg="$msg${waitlock}${waitlock:+${waited:+ at }}$waited"
+                else msg="${msg}something slow (a dependency or a lock: see the log)"; fi
                 if confirmed_by cgroup-cpu-throttled cpu-steal io-saturated high-load; then msg="$msg; the node shows $conf"; fi
                 code=worker-timeout ;;
             app-process-limit) sev=critical; msg="threads/processes could not be created $count time(s) (EAGAIN: RLIMIT_NPROC, pids cgroup or pid_max)"

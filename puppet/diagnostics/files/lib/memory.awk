@@ -20,10 +20,12 @@ END {
     print "psi memory: " (havepsi ? psi["some"] " | " psi["full"] : "not available (kernel without PSI)")
     if (tot > 0 && av * 100 < tot * 10)
         fnd(av * 100 < tot * 5 ? "critical" : "warning", "low-memory", "memory", sprintf("only %d %% of memory is available (%d MiB of %d MiB)", pct(av, tot), mib("MemAvailable"), mib("MemTotal")), "")
-    if (havepsi && (p10["full"] >= 10 || p10["some"] >= 20))
-        fnd(p10["full"] >= 20 ? "critical" : "warning", "memory-pressure", "memory", sprintf("tasks stalled on memory %.0f %% (some) / %.0f %% (full) of the last 10 s (PSI)", p10["some"], p10["full"]), "")
+    # the most specific first among equals: swapping (the mechanism) before the stall it causes
     if (si + so >= 256)
         fnd(si + so >= 2560 ? "critical" : "warning", "swap-storm", "memory", sprintf("swapping %d pages/s in, %d pages/s out over %.1f s", si, so, s), "")
+    if (havepsi && (p10["full"] >= 10 || p10["some"] >= 20))
+        fnd(p10["full"] >= 20 ? "critical" : "warning", "memory-pressure", "memory", sprintf("tasks stalled on memory %.0f %% (some) / %.0f %% (full) of the last 10 s (PSI)", p10["some"], p10["full"]), "")
+    if (si + so >= 256) { }
     else if (mf >= 1000 && havepsi && p10["some"] >= 10)
         fnd("warning", "memory-thrashing", "memory", sprintf("%d major page faults/s with memory pressure %.0f %%: the working set does not fit", mf, p10["some"]), "")
     if (m["SwapTotal"] > 0 && m["SwapFree"] * 10 < m["SwapTotal"] && av * 100 < tot * 20)
