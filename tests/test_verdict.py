@@ -71,3 +71,16 @@ def test_the_verdict_is_hostile_text_escaped_and_secrets_masked():
     line = next(l for l in note.splitlines() if "Likely cause" in l)
     assert "hunter2" not in line and "](http" not in line and "\\*\\*bold" in line
     assert len(line) < 800
+
+
+def test_error_counts_are_symptoms_and_the_log_sample_is_not_the_claim():
+    said = verdict(rep([{"severity": "warning", "code": "app-error-spike", "section": "app_errors",
+                         "message": "52 error lines in the 4 min around the event vs 0.0/min before"},
+                        {"severity": "warning", "code": "worker-timeout", "section": "app_errors",
+                         "message": "a task runner's time limit ended 3 job(s): they waited too long on db01:5432; "
+                                    "e.g.: [2026-11-21 03:12:10 +0000] [812] [CRITICAL] WORKER TIMEOUT (pid:2214)"}]))
+    assert said == ("Possible cause (a warning): a task runner's time limit ended 3 job(s): they waited too long on "
+                    "db01:5432 (worker-timeout).")
+    healthy = verdict(rep([{"severity": "warning", "code": "app-error-spike", "section": "app_errors",
+                            "message": "52 error lines in the 4 min around the event vs 0.0/min before"}]))
+    assert healthy.startswith("The node looked healthy at 03:12") and "its errors rose: 52 error lines" in healthy

@@ -11,6 +11,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 URGENT = ("critical", "warning")
+SYMPTOMS = ("app-errors", "app-error-spike")
 
 # Application-log findings about a dependency (another host or service), not this node.
 DEPENDENCY_CODES = {
@@ -53,15 +54,20 @@ def _hhmmss(iso: Any) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def _claim(finding: Dict[str, Any]) -> str:
-    """The finding's claim without the sample log line the app findings append."""
+def _claim(finding: Dict[str, Any], limit: int = 320) -> str:
+    """The finding's claim without the sample log line the application findings append
+    ("…; e.g.: <the line>"; older modules: "… N time(s): <the line>"), cut at a word."""
     text = str(finding.get("message", ""))
-    if str(finding.get("code", "")).startswith("app-") and ": " in text:
-        head, _, rest = text.partition(": ")
-        # "… 5 time(s): <the log line>": keep the claim, drop the quoted line
+    if "; e.g.: " in text:
+        text = text.split("; e.g.: ", 1)[0]
+    elif str(finding.get("code", "")).startswith("app-") and ": " in text:
+        head, _, _rest = text.partition(": ")
         if re.search(r"time\(s\)|times?$", head):
             text = head
-    return " ".join(text.split())[:220]
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " …"
+    return text
 
 
 def _tie(top: Dict[str, Any], findings: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -97,14 +103,18 @@ def verdict(report: Dict[str, Any]) -> Optional[str]:
     if not isinstance(raw, list):
         return None
     findings = [f for f in raw if isinstance(f, dict) and f.get("code") != "more-findings"]
-    urgent = [f for f in findings if f.get("severity") in URGENT]
+    # the application's error counts are symptoms, never a cause
+    urgent = [f for f in findings if f.get("severity") in URGENT and f.get("code") not in SYMPTOMS]
     when = _hhmm(report.get("event_time")) or _hhmm(report.get("collected_at"))
     if not urgent:
         text = "The node looked healthy%s: no node-level cause in its findings" % (
             " at %s (event time)" % when if when else "")
         dep = _dependency(findings)
-        text += "; look at the application or %s." % dep if dep else "; look at the application and its dependencies."
-        return text
+        text += "; look at the application or %s" % dep if dep else "; look at the application and its dependencies"
+        spike = next((f for f in findings if f.get("code") == "app-error-spike"), None)
+        if spike is not None:
+            text += " (its errors rose: %s)" % _claim(spike, 160)
+        return text + "."
     top = urgent[0]
     at = _hhmmss(top.get("at"))
     code = str(top.get("code", ""))
@@ -114,7 +124,7 @@ def verdict(report: Dict[str, Any]) -> Optional[str]:
     elif code.startswith("app-"):
         text = "Possible cause, not confirmed by the node: %s (%s%s)" % (claim, code, ", at %s" % at if at else "")
     else:
-        text = "Possible cause (a warning, not confirmed as the cause): %s (%s)" % (claim, code)
+        text = "Possible cause (a warning): %s (%s)" % (claim, code)
     if code in DEPENDENCY_CODES and not any(not str(f.get("code", "")).startswith("app-") for f in urgent):
         dep = _dependency([top])
         text += "; the node itself showed nothing wrong%s: look at %s" % (

@@ -172,7 +172,7 @@ correlate_app() {
                 sev=info; msg="$msg; steady: ${early} in the $(((APP_BEFORE - 120) / 60)) min before, ${near} in the 4 min around the event (not new)"
             fi ;;
         esac
-        finding "$sev" "$code" app_errors "$msg: ${sample:0:160}" "$at"
+        finding "$sev" "$code" app_errors "$msg; e.g.: ${sample:0:160}" "$at"
     done <"$APP_CAUSES"
     if [ -n "$RO_MOUNTS" ] && [ "${RO_NEAR:-0}" = 0 ]; then
         if [ "${KERNEL_RO:-0}" = 1 ] || grep -q '^app-read-only-fs' "$APP_CAUSES"; then
