@@ -39,8 +39,8 @@ find_app_cgroup() {
         [ -z "$CG_UNIT" ] && [ "$path" != / ] && CG_UNIT=$path
         i=0
         while [ "$i" -lt "$CG_LEVELS" ]; do
+            [ -z "$path" ] || [ "$path" = / ] && break   # a root cgroup has no limits
             [ -d "$d$path" ] && CG_DIRS+=("$d${path%/}")
-            [ -z "$path" ] || [ "$path" = / ] && break
             path=${path%/*}; i=$((i + 1))
         done
     done 2>/dev/null <"/proc/$CG_PID/cgroup"
@@ -68,7 +68,7 @@ section_cgroup() {
     if [ -z "$CG_PID" ]; then
         echo "no process holds the application log open${LOG_PATH:+ ($LOG_PATH)}: the app's cgroup is unknown" >"$OUT"
     elif [ "${#CG_DIRS[@]}" = 0 ]; then
-        echo "pid $CG_PID holds the log open; no cgroup of it under $CG_ROOT" >"$OUT"
+        echo "pid $CG_PID holds the log open; it runs in root cgroups only (no limits of its own under $CG_ROOT)" >"$OUT"
     else
         for d in "${CG_DIRS[@]}"; do i=$((i + 1)); d=${d#"$CG_ROOT"}; printf '%s\n' "${d:-/}"; done >"$WORK/cg.dirs"
         awk -v ev="$EV" -v ms="$INTERVAL_MS" -v ffile="$FINDINGS_TSV" -v pid="$CG_PID" -v work="$WORK" \
