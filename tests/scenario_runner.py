@@ -5,15 +5,18 @@ A scenario is a directory of fake node state laid over the real paths the task r
 FIFO that serves the first sample, then the second: the task reads each counter file
 exactly twice), `net/` over the task's own /proc/<pid>/net (/proc/net is a link into
 /proc/self, so the wrapper binds it for the pid that execs the task), `proc/mounts` over
-/proc/<pid>/mounts, `var/log`, `opt` and `etc/resolv.conf` over theirs, and `bin/` goes
-first on PATH (fake dmesg, ss, ps, df, systemctl, ...). All of it inside a private mount
-namespace (`unshare -m`), so the machine itself is untouched. `_base/` is a healthy node;
+/proc/<pid>/mounts, `var/log`, `opt` and `etc/resolv.conf` over theirs, `sys/fs/cgroup`
+over /sys/fs/cgroup (its `.1`/`.2` counters as FIFOs too), and `bin/` goes first on PATH (fake dmesg, ss, ps, df, systemctl, ...). All of it inside a private mount
+namespace (`unshare -m`), so the machine itself is untouched. A scenario with
+`proc/app/cgroup` (or `proc/<pid>/cgroup`) gets a stand-in application process that holds the log open and whose
+/proc/<pid>/cgroup is that file (how the task finds the failing process's unit/container). `_base/` is a healthy node;
 a scenario holds only what differs (and lists under `remove` the base files it lacks).
 `scenario.json` names the event time, the log, the expected cause codes and what must
 not be raised.
 """
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -35,7 +38,7 @@ SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 PROC_FILES = ["stat", "vmstat", "diskstats", "meminfo", "loadavg", "uptime", "pressure/cpu", "pressure/memory",
               "pressure/io", "sys/fs/file-nr", "sys/net/netfilter/nf_conntrack_count",
               "sys/net/netfilter/nf_conntrack_max", "sys/net/ipv4/ip_local_port_range", "sys/kernel/pid_max",
-              "sys/kernel/threads-max"]
+              "sys/kernel/threads-max", "sys/vm/overcommit_memory", "sys/vm/overcommit_ratio"]
 
 WRAPPER = r"""#!/bin/sh
 # Lays the scenario over the node inside a private mount namespace, then execs the task
@@ -51,6 +54,16 @@ mount --bind "$D/proc/mounts" "/proc/$$/mounts"
 mount --bind "$D/var/log" /var/log
 mount --bind "$D/opt" /opt
 mount --bind "$D/etc/resolv.conf" /etc/resolv.conf
+if [ -d "$D/sys/fs/cgroup" ]; then mount --bind "$D/sys/fs/cgroup" /sys/fs/cgroup; fi
+# The application: a stand-in process holding its log open, in the cgroup the scenario
+# gives it (proc/app/cgroup or proc/<pid>/cgroup, bound over the /proc/<pid>/cgroup of the stand-in);
+# the runner ends it.
+if [ -n "$DIAG_APP_CGROUP" ]; then
+    if [ -f "$DIAG_APP_LOG" ]; then sleep 60 3<"$DIAG_APP_LOG" & else sleep 60 & fi
+    echo $! >"$DIAG_APP_PIDFILE"
+    mount --bind "$DIAG_APP_CGROUP" "/proc/$!/cgroup"
+    n=0; while [ ! -e "/proc/$!/fd/3" ] && [ -f "$DIAG_APP_LOG" ] && [ $n -lt 200 ]; do sleep 0.01; n=$((n + 1)); done
+fi
 PATH="$D/bin:$PATH"
 export PATH
 exec "$DIAG_TASK"
@@ -160,6 +173,28 @@ def _fd_hog(count: int, limit: int):
     return proc
 
 
+def _app_cgroup(merged: str) -> str:
+    """The application's /proc/<pid>/cgroup in the scenario: proc/app/cgroup or proc/<pid>/cgroup."""
+    proc = os.path.join(merged, "proc")
+    for d in ["app"] + sorted(d for d in os.listdir(proc) if d.isdigit()):
+        if os.path.isfile(os.path.join(proc, d, "cgroup")):
+            return os.path.join(proc, d, "cgroup")
+    return ""
+
+
+def _end_stand_in(pidfile: str) -> None:
+    """Ends the scenario's stand-in application process (a `sleep` the wrapper started)."""
+    try:
+        with open(pidfile) as fh:
+            pid = int(fh.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            if fh.read().split(b"\0")[0] != b"sleep":
+                return
+        os.kill(pid, 9)
+    except (OSError, ValueError):
+        pass
+
+
 def run(scenario: Scenario, workdir: str, params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Runs the task through the local orchestrator's task runner inside the scenario."""
     merged = os.path.join(workdir, "node")
@@ -181,11 +216,14 @@ def run(scenario: Scenario, workdir: str, params: Optional[Dict[str, Any]] = Non
     task_params.update(manifest.get("params", {}))
     task_params.update(params or {})
     feeders = _make_fifos(merged)
+    app_pidfile = os.path.join(workdir, "app.pid")
     hog = _fd_hog(**manifest["fd_hog"]) if manifest.get("fd_hog") else None
     try:
         spec = taskrunner.load_task(MODULES, "diagnostics::collect")
         spec = spec._replace(executable=wrapper)
-        env = {"DIAG_SCENARIO": merged, "DIAG_TASK": os.path.join(MODULES, "diagnostics", "tasks", "collect.sh"),
+        env = {"DIAG_SCENARIO": merged, "DIAG_APP_PIDFILE": app_pidfile, "DIAG_APP_CGROUP": _app_cgroup(merged),
+               "DIAG_APP_LOG": task_params["log_path"],
+               "DIAG_TASK": os.path.join(MODULES, "diagnostics", "tasks", "collect.sh"),
                "TMPDIR": private_tmp, "TZ": manifest.get("tz", "UTC")}
         outcome = taskrunner.run_task(spec, task_params, extra_env=env, timeout=60)
     finally:
@@ -194,14 +232,26 @@ def run(scenario: Scenario, workdir: str, params: Optional[Dict[str, Any]] = Non
         if hog:
             hog.kill()
             hog.wait()
+        _end_stand_in(app_pidfile)
     assert outcome.state == "finished", outcome.result
     assert os.listdir(private_tmp) == [], "the task left files in its temp dir"
     return outcome.result
 
 
+def corpus(name: str) -> str:
+    """The corpus a scenario belongs to, by its name: original, blind, blind2, blind3, ...
+    (a healthy baseline `baseline-blind3-x` belongs to blind3, `baseline-x` to original)."""
+    rest = name[len("baseline-"):] if name.startswith("baseline-") else name
+    m = re.match(r"(blind[0-9]*)-", rest)
+    return m.group(1) if m else "original"
+
+
 def judge(scenario: Scenario, result: Dict[str, Any]) -> Dict[str, Any]:
-    """Right cause flagged (each expected code at or above its severity), false alarms
-    (forbidden codes raised, or any warning/critical on a healthy baseline)."""
+    """Right cause flagged (each expected code at or above its severity), the cause ranked
+    first (the first finding's code is an expected one), false alarms (forbidden codes
+    raised as warning/critical, or any warning/critical on a healthy baseline) and false
+    criticals (a critical finding whose code is forbidden, or any critical on a baseline:
+    its claim is false on that node)."""
     manifest = scenario.manifest
     findings = result.get("findings", [])
     best: Dict[str, int] = {}
@@ -210,6 +260,10 @@ def judge(scenario: Scenario, result: Dict[str, Any]) -> Dict[str, Any]:
         best[f["code"]] = min(rank, best.get(f["code"], 9))
     missing = [e for e in manifest.get("expect", [])
                if best.get(e["code"], 9) > SEVERITY_RANK[e["severity"]]]
-    alarms = [f for f in findings if f["severity"] in ("critical", "warning")
-              and (manifest.get("baseline") or f["code"] in manifest.get("forbid", []))]
-    return {"flagged": not missing, "missing": missing, "false_alarms": alarms}
+    wrong = lambda f: manifest.get("baseline") or f["code"] in manifest.get("forbid", [])  # noqa: E731
+    alarms = [f for f in findings if f["severity"] in ("critical", "warning") and wrong(f)]
+    false_criticals = [f for f in findings if f["severity"] == "critical" and wrong(f)]
+    expected = {e["code"] for e in manifest.get("expect", [])}
+    first = bool(expected) and bool(findings) and findings[0]["code"] in expected
+    return {"flagged": not missing, "missing": missing, "false_alarms": alarms,
+            "false_criticals": false_criticals, "cause_first": first}

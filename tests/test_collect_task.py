@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = os.path.join(ROOT, "puppet")
 SCRIPT = os.path.join(MODULES, "diagnostics", "tasks", "collect.sh")
 LIB = os.path.join(MODULES, "diagnostics", "files", "lib")
-SECTION_IDS = ["host", "cpu", "memory", "io", "processes_rss", "processes_cpu", "disk", "inodes", "mounts",
+SECTION_IDS = ["host", "cpu", "memory", "cgroup", "io", "processes_rss", "processes_cpu", "disk", "inodes", "mounts",
                "kernel", "oom", "kernel_events", "fds", "network", "sockets", "clock", "systemd", "journal", "changes",
                "app_errors", "log"]
 

@@ -174,4 +174,4 @@ def test_a_tight_address_space_limit_still_gives_a_full_valid_report():
     proc = _as_nobody("ulimit -v 65536")
     assert proc.returncode == 0
     result = json.loads(proc.stdout)
-    assert len(result["sections"]) == 21 and result["findings"] is not None
+    assert len(result["sections"]) == 22 and result["findings"] is not None

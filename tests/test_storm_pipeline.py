@@ -30,7 +30,9 @@ class StormPipelineTest(TransactionTestCase):
     def storm(self, max_running):
         plugin = plugins.get("autodiag")
         for key, value in {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem,
-                           "max_running_jobs": max_running, "log_lines": 5}.items():
+                           "max_running_jobs": max_running, "log_lines": 5,
+                           # the storm's events may span minutes on a busy machine: share them all
+                           "share_max_age": 120}.items():
             plugin.set_option(key, value, self.project)
         plugin.enable(self.project)
         create_new_issue_rule(self.project)

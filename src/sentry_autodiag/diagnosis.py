@@ -221,12 +221,16 @@ def note_for_storm_limit(ctx: NoteContext, max_running: int, max_waiting: int) -
         "settings if the orchestrator can take more.")
 
 
-def shared_note(leader_text: str, leader_short_id: str, leader_url: str, window_minutes: int) -> str:
-    """A follower's note: the leader's note, introduced as shared (the link is Sentry's own URL)."""
+def shared_note(leader_text: str, leader_short_id: str, leader_url: str, window_minutes: int,
+                age: Optional[str] = None) -> str:
+    """A follower's note: the leader's note, introduced as shared (the link is Sentry's own URL),
+    with `age` (shared.age_line) saying how old the snapshot is for this issue's event."""
     link = "[%s](%s)" % (md_text(leader_short_id, 40), leader_url.replace(")", "%29").replace(" ", "%20")) \
         if leader_url.startswith(("http://", "https://", "/")) else md_text(leader_short_id, 40)
     header = ("**Shared diagnosis**: this node was diagnosed for %s; new issues naming the same node within "
               "%d minutes share that job and its report.\n\n" % (link, window_minutes))
+    if age:
+        header = header.rstrip("\n") + "  \n" + md_text(age, 400) + "\n\n"
     return header + leader_text
 
 

@@ -19,7 +19,7 @@ import random
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import diagnosis, promsnapshot, remediation, routing
+from . import diagnosis, promsnapshot, remediation, routing, shared
 from . import orchestrator as oc
 from .report import NoteContext
 from .settings import Settings
@@ -158,7 +158,7 @@ class Flow:
 
     def _finish(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings, outcome: str,
                 queued_at: Optional[float] = None, lead: bool = True,
-                remedy: Optional[Dict[str, Any]] = None) -> None:
+                remedy: Optional[Dict[str, Any]] = None, snapshot: Optional[Dict[str, Any]] = None) -> None:
         """The leader's end: its own note, the same note for every follower, then the next
         waiting leader gets the freed slot. `remedy`: the remediate step's arguments, when
         remediation rules held for the event (followers never remediate)."""
@@ -171,6 +171,7 @@ class Flow:
             return
         result = {"text": text, "outcome": outcome, "group_id": issue.id, "short_id": issue.short_id,
                   "url": issue.url}
+        result.update(snapshot or {})  # when and for which event time the node was looked at
         try:
             storm = self.storm(settings, issue.project)
             followers = storm.publish(diagnosis_id, result)
@@ -194,7 +195,14 @@ class Flow:
         issue = self.fe.issue(project, follower["group_id"])
         if issue is None:
             return
-        text = diagnosis.shared_note(result["text"], result["short_id"], result["url"], settings.coalesce_window)
+        if follower.get("node") and shared.is_stale(result, follower.get("since"), settings.share_max_age):
+            # the snapshot is older than this event by more than the setting: a fresh job, same storm limits
+            self.fe.incr("autodiag.share.stale")
+            fresh = {k: follower[k] for k in ("event_id", "node", "since", "queued_at", "route", "overrides")
+                     if follower.get(k) is not None}
+            return self.fe.later("start", dict(fresh, project=project, issue=follower["group_id"], lead=True))
+        text = diagnosis.shared_note(result["text"], result["short_id"], result["url"], settings.coalesce_window,
+                                     age=shared.age_line(result, follower.get("since")))
         self._note(issue, diagnosis.diagnosis_id(issue.id, follower["event_id"]), text, settings,
                    "shared-" + result["outcome"], follower.get("queued_at"))
 
@@ -283,7 +291,8 @@ class Flow:
         if not lead:
             try:
                 joined = self.storm(settings, project).join(_coalescing_key(node, route, overrides), diagnosis_id, {
-                    "group_id": ref.id, "event_id": event_id, "queued_at": queued_at})
+                    "group_id": ref.id, "event_id": event_id, "queued_at": queued_at, "since": since, "node": node,
+                    "route": route, "overrides": overrides})
             except Exception:
                 logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
                 joined = Join("solo", diagnosis_id)
@@ -293,7 +302,8 @@ class Flow:
                 return  # the leader writes this issue's note when its diagnosis ends
             if joined.role == "shared":
                 self.fe.incr("autodiag.issue.coalesced")
-                return self._share(project, {"group_id": ref.id, "event_id": event_id, "queued_at": queued_at},
+                return self._share(project, {"group_id": ref.id, "event_id": event_id, "queued_at": queued_at,
+                                             "since": since, "node": node, "route": route, "overrides": overrides},
                                    joined.result, settings)
             if joined.role == "solo":
                 return self._start_job(ref, settings, ctx, diagnosis_id, step, attempt, lead=False)
@@ -384,7 +394,8 @@ class Flow:
             after = dict(project=project, issue=issue, event_id=event_id, node=node, remedy=remedy, outcome=outcome,
                          findings=remediation.carried_findings(result.report if result else None),
                          **({"overrides": overrides} if overrides else {})) if remedy else None
-            return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead, after)
+            return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead, after,
+                                snapshot=shared.snapshot_of(result.report if result else None))
 
         while True:
             if self.eager and interval:

@@ -11,6 +11,7 @@ import re
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from .redaction import redact
+from .verdict import verdict
 
 MAX_NOTE_CHARS = 60000
 MAX_SECTION_CHARS = 20000
@@ -124,6 +125,12 @@ def render_report(ctx: NoteContext, report: Optional[Dict[str, Any]] = None, out
     status = STATE_LABEL.get(ctx.state or "", md_text(ctx.state or "unknown"))
     lines = _header(ctx, status)
     masked = 0
+    said = verdict(report) if isinstance(report, dict) and isinstance(report.get("sections"), list) else None
+    if said:
+        # first, before the findings: the sentence the on-call engineer reads and acts on
+        # (its text repeats a finding's, whose masks are counted there)
+        said, _ = redact(said)
+        lines += ["**%s**" % md_text(said, 700), ""]
     if error:
         lines += ["**Task error**: %s %s" % (md_code(error.get("kind", "unknown"), 100),
                                                md_text(error.get("msg", ""), 500)), ""]

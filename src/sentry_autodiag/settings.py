@@ -254,6 +254,11 @@ FIELDS: List[Field] = [
           "New issues naming the same node within this window share one job: the first runs it, the others "
           "get the same report marked as shared (0-120, 0 = every issue runs its own job).",
           default=10, clean=_int_between(0, 120, "The coalescing window")),
+    Field("share_max_age", "Shared report max age (minutes)", "number",
+          "A coalesced issue whose event comes more than this many minutes after the shared report was "
+          "collected runs its own job instead (within the same concurrency limits), so no note stands for an "
+          "event its snapshot never saw (0-120, 0 = always share).",
+          default=5, clean=_int_between(0, 120, "The shared report max age")),
     Field("max_running_jobs", "Concurrent jobs", "number",
           "At most this many diagnosis jobs of this project run at once; the rest wait in order (1-100).",
           default=5, clean=_int_between(1, 100, "Concurrent jobs")),
@@ -363,6 +368,7 @@ class Settings(NamedTuple):
     remediation_max_per_node: int = 1
     remediation_max_per_project: int = 5
     rule_tasks: Tuple[str, ...] = ("diagnostics::collect",)
+    share_max_age: int = 5
 
     @property
     def configured(self) -> bool:
@@ -398,7 +404,7 @@ def load(get_option: Callable[[str], Any]) -> Settings:
         except (ValueError, orchestrator.ConfigurationError):
             values[field.name] = field.default
     values["sentry_environments"] = [e.strip() for e in str(values["sentry_environments"]).split(",") if e.strip()]
-    for name in ("log_lines", "job_timeout", "coalesce_window", "max_running_jobs", "max_waiting",
+    for name in ("log_lines", "job_timeout", "coalesce_window", "share_max_age", "max_running_jobs", "max_waiting",
                  "remediation_max_per_node", "remediation_max_per_project"):
         values[name] = int(values[name] if values[name] is not None else FIELDS_BY_NAME[name].default)
     values["email_participants"] = bool(values["email_participants"])

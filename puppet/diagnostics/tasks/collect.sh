@@ -20,7 +20,7 @@ readonly TASK_VERSION="0.2.0"
 # Where /proc is read from; only the unit tests point it elsewhere (PE passes PT_* only).
 readonly PROC_ROOT="${DIAGNOSTICS_PROC_ROOT:-/proc}"
 readonly LIB_FILES=(json time input report sample host cpu memory io processes disk kernel fds net
-    clock systemd journal changes applog applog_analysis degraded)
+    clock systemd journal changes applog applog_analysis degraded cgroup relevance)
 
 # The lib dir: <_installdir>/diagnostics/files/lib (pxp-agent, Bolt), else next to this
 # script (run from the module itself). Each collector is a .sh (sourced) with its .awk
@@ -86,7 +86,9 @@ TZOFF=$(( (${TZOFF_RAW:0:1}1) * (10#${TZOFF_RAW:1:2} * 3600 + 10#${TZOFF_RAW:3:2
 HOST_NAME=unknown CPUS=1 BTIME=0
 
 # Sample 1, then the slow collectors while the interval runs, then sample 2.
+find_app_cgroup
 take_sample 1
+sample_cgroup 1
 gather_processes
 gather_kernel
 gather_net
@@ -99,10 +101,12 @@ open_log
 analyse_app
 finish_interval
 take_sample 2
+sample_cgroup 2
 
 section_host
 section_cpu
 section_memory
+section_cgroup
 section_io
 section_processes rss rss "Top 10 processes by memory (RSS)"
 section_processes cpu pcpu "Top 10 processes by CPU"
@@ -119,5 +123,6 @@ section_changes
 section_app_errors
 section_log
 
+judge_findings
 print_report
 exit 0

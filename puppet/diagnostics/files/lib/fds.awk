@@ -6,6 +6,7 @@ END {
     for (i = 1; i <= n; i++) print top[i]
     if (max + 0 > 0 && alloc / max >= 0.8)
         fnd(alloc / max >= 0.95 ? "critical" : "warning", "fd-exhausted", "fds", sprintf("%d of %.0f system file handles in use (%d %%)", alloc, max, pct(alloc, max)), "")
-    if (worst >= 0.9) fnd(worst >= 0.97 || app_emfile ? "critical" : "warning", "fd-limit", "fds", wl, "")
+    # a process near its own limit is this event's cause only when the app reports EMFILE
+    if (worst >= 0.9) fnd(app_emfile ? "critical" : "info", "fd-limit", "fds", wl (app_emfile ? "" : " (the application reports no \"Too many open files\")"), "")
     print "FD_WORST=" wl > vfile
 }

@@ -4,8 +4,9 @@ FILENAME ~ /s1\.diskstats$/ && whole($3) { for (i = 4; i <= 14; i++) d1[$3, i] =
 FILENAME ~ /s2\.diskstats$/ && whole($3) { for (i = 4; i <= 14; i++) d2[$3, i] = $i }
 FILENAME ~ /pressure_io$/ { psi[$1] = $0; split($2, a, "="); p10[$1] = a[2] + 0; havepsi = 1 }
 # ps columns by their header (the task asks for pid,user,stat,...,wchan,comm; any ps layout works)
-FILENAME ~ /\/ps$/ && FNR == 1 { for (i = 1; i <= NF; i++) { if ($i == "STAT" || $i == "S") sc = i; if ($i == "WCHAN") wc = i; if ($i == "PID") pc = i; if ($i ~ /^(COMMAND|COMM|CMD)$/) cc = i }; next }
-FILENAME ~ /\/ps$/ && sc && $sc ~ /^D/ { nD++; if (nD <= 8) dl = dl sprintf("%s %s(%s) ", $pc, $cc, wc ? $wc : "?") }
+FILENAME ~ /\/ps$/ && FNR == 1 { for (i = 1; i <= NF; i++) { if ($i == "STAT" || $i == "S") sc = i; if ($i == "WCHAN") wc = i; if ($i == "PID") pc = i; if ($i ~ /^(COMMAND|COMM|CMD)$/) cc = i; if ($i == "ELAPSED") ec = i }; next }
+# a task in D that started days ago (a df or ls on a dead network mount) has been stuck about that long
+FILENAME ~ /\/ps$/ && sc && $sc ~ /^D/ { nD++; if (ec && $ec ~ /^[0-9]+-/) old++; if (nD <= 8) dl = dl sprintf("%s %s(%s%s) ", $pc, $cc, wc ? $wc : "?", ec ? ", up " $ec : "") }
 END {
     s = ms / 1000
     printf "%-10s %7s %7s %9s %9s %7s\n", "disk", "util%", "r/s", "w/s", "await_ms", "queue"
@@ -26,7 +27,7 @@ END {
     else if (havepsi && p10["full"] >= 20)
         fnd("warning", "io-saturated", "io", sprintf("all non-idle tasks stalled on I/O %.0f %% of the last 10 s (PSI io full)", p10["full"]), "")
     else if (nD >= 8)
-        fnd("warning", "blocked-tasks", "io", sprintf("%d tasks in uninterruptible sleep (D): %s", nD, dl), "")
+        fnd(old == nD ? "info" : "warning", "blocked-tasks", "io", sprintf("%d tasks in uninterruptible sleep (D): %s%s", nD, dl, old == nD ? " — all started days ago: long-standing, not this event's cause" : ""), "")
     else if (worst >= 90)
         fnd("info", "disk-busy", "io", sprintf("%s busy %.0f %% over %.1f s without stalls (await %.0f ms)", wd, worst, s, wa), "")
 }

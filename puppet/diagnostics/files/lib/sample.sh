@@ -8,7 +8,8 @@ readonly SAMPLE_INTERVAL_US=1000000   # the one interval of all two-sample delta
 readonly SAMPLED=(stat vmstat diskstats net/netstat)
 readonly SNAPSHOT=(meminfo loadavg uptime pressure/cpu pressure/memory pressure/io net/sockstat mounts
     sys/fs/file-nr sys/net/netfilter/nf_conntrack_count sys/net/netfilter/nf_conntrack_max
-    sys/net/ipv4/ip_local_port_range sys/kernel/pid_max sys/kernel/threads-max sys/kernel/hostname)
+    sys/net/ipv4/ip_local_port_range sys/kernel/pid_max sys/kernel/threads-max sys/kernel/hostname
+    sys/vm/overcommit_memory sys/vm/overcommit_ratio)
 
 # Copies file $1 to $2 with builtins; an unreadable or missing file gives an empty copy.
 snap() {
