@@ -33,7 +33,8 @@ def cmd_gateway(args) -> int:
     gateway = Gateway(config, receiver=True)
     gateway.metrics.watch_queue(gateway.queue_depth)
     frontend = gateway.frontend()
-    receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, frontend.remember_issue)
+    receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, frontend.remember_issue,
+                        accept=gateway.accept)
     app = GatewayApp(receiver, gateway.redis, gateway.metrics, config.gateway.max_body_bytes,
                      config.gateway.body_timeout)
     host = config.gateway.listen_host

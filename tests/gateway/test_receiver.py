@@ -25,7 +25,7 @@ def make_receiver(path):
     config = config_mod.load(path)
     gateway = Gateway(config, receiver=True)
     return Receiver(config, gateway.redis, gateway.publish, gateway.metrics,
-                    gateway.frontend().remember_issue), gateway
+                    gateway.frontend().remember_issue, accept=gateway.accept), gateway
 
 
 @pytest.fixture
@@ -131,16 +131,38 @@ def test_queue_down_is_503_and_claims_nothing(config_dir, redis_url):
     assert post(live, payload).status == 202
 
 
-def test_publish_failure_after_the_claim_undoes_the_claim(receiver, redis_url):
+def test_a_queue_that_refuses_the_step_leaves_no_claim(receiver, redis_url):
+    """The accept script writes the claim and the step together: when Redis refuses the
+    step (here the queue's key holds a string), nothing is claimed and a resend is queued."""
+    client = redis_py.Redis.from_url(redis_url)
+    client.set(QUEUE, "not a list")
     payload = event_alert()
-    real = receiver.publish
-
-    def broken(step, kwargs):
-        raise ConnectionError("broker went away")
-    receiver.publish = broken
-    assert post(receiver, payload).status == 503
-    receiver.publish = real
+    answer = post(receiver, payload)
+    assert answer.status == 503 and "queue unavailable" in answer.body["error"]
+    assert client.keys("autodiag-gw:webhook:*") == [] and client.keys("autodiag-gw:issueinfo:*") == []
+    client.delete(QUEUE)
     assert post(receiver, payload).status == 202 and len(queued(redis_url)) == 1
+    assert post(receiver, payload).body["status"] == "duplicate" and len(queued(redis_url)) == 1
+
+
+def test_the_accepted_message_is_the_one_celery_would_publish(receiver, redis_url):
+    """The message the accept script pushes has the shape of Celery's own publish (the same
+    envelope, headers and body), so a worker runs it like any other step."""
+    client = redis_py.Redis.from_url(redis_url)
+    receiver.gateway.publish("start", {"project": "checkout", "issue": "1"})
+    (celerys,) = [json.loads(raw) for raw in client.lrange(QUEUE, 0, -1)]
+    client.delete(QUEUE)
+    ours = json.loads(receiver.gateway.message("start", {"project": "checkout", "issue": "1"}))
+    assert sorted(ours) == sorted(celerys)
+    assert sorted(ours["headers"]) == sorted(celerys["headers"])
+    assert sorted(ours["properties"]) == sorted(celerys["properties"])
+    for key in ("delivery_info", "delivery_mode", "priority", "body_encoding"):
+        assert ours["properties"][key] == celerys["properties"][key], key
+    for key in ("task", "lang", "eta", "retries"):
+        assert ours["headers"][key] == celerys["headers"][key], key
+    assert ours["content-type"] == celerys["content-type"] == "application/json"
+    decode = __import__("base64").b64decode
+    assert json.loads(decode(ours["body"])) == json.loads(decode(celerys["body"]))
 
 
 def test_metrics_count_webhooks_by_resource_and_result(receiver):

@@ -3,13 +3,17 @@
 Order matters: the size cap, then the signature (nothing unsigned is parsed), then the
 resource (other resources are answered 2xx and ignored, as Sentry expects), then the
 body. An accepted alert is claimed (one queued diagnosis per issue and event, so a
-replayed body starts nothing) and queued; only when the queue took it is it answered
-2xx, because Sentry never retries an internal integration's webhook. If the queue is
-unavailable the claim is undone and the answer is 503.
+replayed body starts nothing) and queued in one Redis script, so a claim never exists
+without its step: only when the queue took it is it answered 2xx, because Sentry never
+retries an internal integration's webhook. If the queue is unavailable (or does not
+answer in time) the answer is 503, and either nothing was written (a resend is
+accepted) or both were (a resend is truthfully a "duplicate").
 """
 import calendar
 import json
 import logging
+import os
+import signal
 import time
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -26,6 +30,9 @@ KNOWN_RESOURCES = frozenset({"event_alert", "installation", "issue", "error", "c
                              "preprod_artifact", "alert_rule_action"})
 MAX_JSON_DIGITS = 1000    # longer integer literals are read as floats (inf): no 4300-digit ValueError,
                           # no quadratic int() on Python 3.8
+# A TEST HOOK, for the fault tests only: the gateway kills itself (SIGKILL) right before or
+# right after its accept script, to show that no crash point leaves a claim without its step.
+TEST_KILL_AT = os.environ.get("SENTRY_AUTODIAG_TEST_KILL_AT", "")
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -78,11 +85,30 @@ class Answer(NamedTuple):
     result: str          # the metrics label
 
 
+def _test_kill(point: str) -> None:
+    if TEST_KILL_AT == point:
+        logger.warning("autodiag.test-hook: killing the gateway %s", point)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Writes:
+    """Collects the Redis SETs of `remember_issue` so they go into the accept script."""
+
+    def __init__(self):
+        self.items = []
+
+    def set(self, name, value, ex=None):
+        self.items.append((name, value, ex or 0))
+
+
 class Receiver:
-    def __init__(self, config: GatewayConfig, redis_client, publish, metrics, remember_issue, clock=time.time):
+    def __init__(self, config: GatewayConfig, redis_client, publish, metrics, remember_issue, clock=time.time,
+                 accept=None):
         self.config = config
         self.redis = redis_client
         self.publish = publish                # (step, kwargs) -> None; raises when not queued
+        # (claim, ttl, step, kwargs, writes) -> claimed?; atomic (queue.Gateway.accept)
+        self.accept = accept or getattr(publish, "__self__").accept
         self.metrics = metrics
         self.remember_issue = remember_issue  # (issue_id, title, pipe=) -> None
         self.clock = clock
@@ -155,23 +181,17 @@ class Receiver:
         elif overrides:
             start["overrides"] = overrides
         claim = "autodiag-gw:webhook:%s:%s" % (alert.issue_id, alert.event_id)
-        try:
-            with self.redis.pipeline(transaction=False) as pipe:  # one round trip for both
-                pipe.set(claim, "1", nx=True, ex=self.config.gateway.max_event_age_minutes * 120)
-                self.remember_issue(alert.issue_id, alert.title, pipe=pipe)
-                claimed = pipe.execute()[0]
+        writes = _Writes()
+        self.remember_issue(alert.issue_id, alert.title, pipe=writes)
+        try:  # one Redis script: the claim and the queued step together, or neither
+            _test_kill("before-accept")
+            claimed = self.accept(claim, self.config.gateway.max_event_age_minutes * 120, "start", start,
+                                  writes.items)
+            _test_kill("after-accept")
         except Exception as exc:
             return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
         if not claimed:
             return Answer(200, dict(ids, status="duplicate"), "duplicate")
-        try:
-            self.publish("start", start)
-        except Exception as exc:
-            try:
-                self.redis.delete(claim)
-            except Exception:
-                logger.warning("autodiag.webhook.unclaim-failed", exc_info=True)
-            return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
         return Answer(202, dict(ids, status="queued", node=start["node"]), "queued")
 
     def handle_rule_settings(self, signature_header: Optional[str], body: bytes) -> Answer:
