@@ -56,7 +56,7 @@ class GatewaySentryCase:
             "action_match": "all", "filter_match": "all", "frequency": 30})
         return app, token.token
 
-    def start(self, proxy_webhooks=False, visibility_timeout=3600, schema=None, rule=True, **project_settings):
+    def start(self, proxy_webhooks=False, visibility_timeout=None, schema=None, rule=True, **project_settings):
         """The gateway and a worker; Sentry's webhooks go to the gateway (optionally through a
         recording proxy), and the worker reaches Sentry's API through the fault proxy."""
         settings = {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem,

@@ -32,3 +32,9 @@ def test_check_tests_each_project_and_its_routing_rules(config_dir, redis_url):
 def test_an_invalid_file_is_exit_2_with_the_keys(config_dir, redis_url):
     result = run_check(write_config(config_dir, redis_url, projects='checkout:\n  url: http://x\n'))
     assert result.returncode == 2 and "projects.checkout.url" in result.stderr
+
+
+def test_a_visibility_timeout_shorter_than_a_step_is_refused(config_dir, redis_url):
+    result = run_check(write_config(config_dir, redis_url, extra="visibility_timeout: 30\n"))
+    assert result.returncode == 2 and "gateway.visibility_timeout" in result.stderr
+    assert "shorter than a step can take" in result.stderr

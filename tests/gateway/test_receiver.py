@@ -185,3 +185,32 @@ def test_routing_rules_see_the_webhooks_tags_and_exception(config_dir, redis_url
     ((step, kwargs),) = queued(redis_url)
     assert kwargs["route"]["name"] == "api"
     assert post(receiver, event_alert(tags=[["service", "batch"]])).body["status"] == "filtered"
+
+
+def test_a_long_countdown_is_made_of_short_hops(receiver, redis_url):
+    """No message waits in a worker longer than timing.MAX_COUNTDOWN: a longer wait is a hop
+    carrying its due time, so visibility_timeout only covers one hop plus one step."""
+    from sentry_autodiag.gateway.timing import MAX_COUNTDOWN
+    client = redis_py.Redis.from_url(redis_url)
+    before = time.time()
+    receiver.gateway.schedule("poll", {"issue": "1"}, 120)
+    receiver.gateway.schedule("poll", {"issue": "2"}, 2)
+    etas = {}
+    for raw in client.lrange(QUEUE, 0, -1):
+        message = json.loads(raw)
+        args = json.loads(__import__("base64").b64decode(message["body"]))[0]
+        etas[args[1]["issue"]] = (message["headers"]["eta"], args[2])
+    import datetime
+    for issue, (eta, due) in etas.items():
+        wait = datetime.datetime.fromisoformat(eta).timestamp() - before
+        assert 0 < wait <= MAX_COUNTDOWN + 1, (issue, wait)
+    assert etas["2"][1] is None and 119 <= etas["1"][1] - before <= 121
+
+
+def test_a_hop_not_yet_due_requeues_itself_with_its_due_time(receiver, redis_url):
+    due = time.time() + 60
+    receiver.gateway.step_task.run("poll", {"issue": "9"}, due, 3)  # the task body, as a worker runs it
+    ((step, kwargs, requeued_due, attempt),) = [
+        json.loads(__import__("base64").b64decode(json.loads(raw)["body"]))[0]
+        for raw in redis_py.Redis.from_url(redis_url).lrange(QUEUE, 0, -1)]
+    assert (step, kwargs, attempt) == ("poll", {"issue": "9"}, 3) and abs(requeued_due - due) < 1

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .. import settings as settings_mod
+from . import timing
 
 MAX_CONFIG_BYTES = 1024 * 1024
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,99}\Z")
@@ -25,7 +26,7 @@ GATEWAY_DEFAULTS = {
     "max_body_bytes": 1024 * 1024,        # Sentry's alert webhooks are a few kB to a few 100 kB
     "max_event_age_minutes": 24 * 60,     # older events are refused (replays of old bodies)
     "publish_timeout": 0.5,               # seconds to queue a webhook before answering 503
-    "visibility_timeout": 3600,           # seconds before a dead worker's step is redelivered
+    "visibility_timeout": timing.DEFAULT_VISIBILITY_TIMEOUT,  # seconds before a dead worker's step runs again
     "body_timeout": 5,                    # seconds a client may take to send its body
     "log_format": "json",
 }
@@ -204,10 +205,13 @@ class _Reader:
             self.error("gateway.redis_url", "a redis:// or rediss:// URL")
         numbers = {}
         for name, low, high in (("max_body_bytes", 1024, 64 * 1024 * 1024), ("max_event_age_minutes", 1, 7 * 24 * 60),
-                                ("visibility_timeout", 5, 7 * 24 * 3600)):
+                                ("visibility_timeout", timing.MIN_VISIBILITY_TIMEOUT, 7 * 24 * 3600)):
             value = values[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                self.error("gateway." + name, "a whole number from %d to %d" % (low, high))
+                why = ("; shorter than a step can take (%d s running + %d s waiting in a worker), so a live "
+                       "worker's steps would run twice" % (timing.STEP_TIME_LIMIT, timing.MAX_COUNTDOWN)
+                       if name == "visibility_timeout" and isinstance(value, int) and value < low else "")
+                self.error("gateway." + name, "a whole number from %d to %d%s" % (low, high, why))
                 value = GATEWAY_DEFAULTS[name]
             numbers[name] = value
         for name, low, high in (("publish_timeout", 0.05, 5.0), ("body_timeout", 0.5, 120.0)):

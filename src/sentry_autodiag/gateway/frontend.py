@@ -75,7 +75,7 @@ class GatewayFrontEnd(FrontEnd):
         try:
             if self._redis.get(done):
                 return False
-            lock = self._redis.lock(self._key("notelock", issue.id), timeout=120, blocking_timeout=60)
+            lock = self._redis.lock(self._key("notelock", issue.id), timeout=120, blocking_timeout=10)
             locked = lock.acquire()
             # a first attempt posts at once; only after an attempt that may have posted (a worker
             # died, Sentry timed out) are the issue's comments read for the marker first

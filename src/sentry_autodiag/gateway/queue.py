@@ -10,7 +10,7 @@ Redelivery comes within a minute because no message is held long: a step runs at
 STEP_TIME_LIMIT seconds and waits at most MAX_COUNTDOWN in the broker; a longer wait
 (a poll interval, a Retry-After, a note's backoff) is made of hops, each a fresh message
 that re-queues itself until its `due` time. `visibility_timeout` only has to cover one
-hop plus one step (MIN_VISIBILITY_TIMEOUT), so a dead worker's step runs again after
+hop plus one step (timing.MIN_VISIBILITY_TIMEOUT), so a dead worker's step runs again after
 that, not after the longest wait.
 
 The receiver's accept is one Lua script: the claim, the queued message and the issue's
@@ -33,6 +33,7 @@ from . import sentry_api
 from .config import GatewayConfig
 from .frontend import GatewayFrontEnd, NoteNotWritten
 from .observability import Metrics
+from .timing import MAX_COUNTDOWN, RESTORE_INTERVAL, STEP_SOFT_TIME_LIMIT, STEP_TIME_LIMIT
 
 logger = logging.getLogger("sentry_autodiag.gateway")
 
@@ -42,10 +43,6 @@ STEP_TASK = "sentry_autodiag.gateway.step"
 # the exchange-binding lookup (one Redis round trip fewer on the receiver's hot path).
 ROUTE = {"exchange": "", "routing_key": QUEUE}
 NOTE_RETRIES = 12          # a Sentry outage of about an hour (backoff capped at 10 minutes)
-MAX_COUNTDOWN = 5          # seconds a message waits in a worker before it runs; longer waits hop
-STEP_SOFT_TIME_LIMIT = 30  # seconds: a step still running is stopped and rescheduled (prefork/solo pools)
-STEP_TIME_LIMIT = 35       # seconds: the longest a step runs (its HTTP calls are bounded below this)
-MIN_VISIBILITY_TIMEOUT = STEP_TIME_LIMIT + MAX_COUNTDOWN   # one hop plus one step
 SOFT_LIMIT_RETRIES = 3
 
 # KEYS: claim, queue list, then keys to SET; ARGV: claim value, claim ttl, message, then value/ttl pairs.
@@ -79,8 +76,10 @@ class Gateway:
         self.celery = make_celery(config, timeout)
         self.celery.autodiag_gateway = self
         self.step_task = self.celery.tasks[STEP_TASK]
+        # short timeouts and few retries: a note's step stays within timing.STEP_TIME_LIMIT; a longer
+        # Sentry outage is retried as a later step (NoteNotWritten), not waited out in this one
         self.sentry = sentry_api.SentryClient(config.sentry.url, config.sentry.organization, config.sentry.token,
-                                              ca_file=config.sentry.ca_file)
+                                              ca_file=config.sentry.ca_file, timeout=(3.0, 10.0), retries=2)
 
     def frontend(self) -> GatewayFrontEnd:
         return GatewayFrontEnd(self.config, self.redis, self.sentry, self.schedule, self.metrics)
@@ -150,7 +149,7 @@ def make_celery(config: GatewayConfig, socket_timeout: float = 5.0) -> Celery:
         broker_transport_options={
             "visibility_timeout": options.visibility_timeout,
             # look for a dead worker's messages every few seconds (kombu's default is ~100 s)
-            "unacked_restore_interval": max(1, min(5, options.visibility_timeout // 4)),
+            "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
             "socket_timeout": socket_timeout, "socket_connect_timeout": min(socket_timeout, 2.0),
         },
