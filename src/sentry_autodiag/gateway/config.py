@@ -29,6 +29,9 @@ GATEWAY_DEFAULTS = {
     "visibility_timeout": timing.DEFAULT_VISIBILITY_TIMEOUT,  # seconds before a dead worker's step runs again
     "body_timeout": 5,                    # seconds a client may take to send its body
     "log_format": "json",
+    "catchup_interval": 60,               # seconds between catch-up sweeps of a worker (0: no sweeps)
+    "catchup_window_minutes": 30,         # how far back a sweep looks in the alert rules' history
+    "catchup_max_pages": 10,              # Sentry API pages one sweep reads at most
 }
 
 
@@ -42,6 +45,7 @@ class SentryConfig(NamedTuple):
     token: str                     # the integration's token (scopes event:read, event:write)
     client_secrets: List[str]      # the integration's Client Secret(s); more than one while rotating
     ca_file: Optional[str]         # CA bundle for a self-hosted Sentry with a private CA
+    integration: Optional[str] = None  # the integration's slug: how catch-up finds its alert rules
 
 
 class GatewayOptions(NamedTuple):
@@ -54,6 +58,9 @@ class GatewayOptions(NamedTuple):
     visibility_timeout: int
     body_timeout: float
     log_format: str
+    catchup_interval: int = 60
+    catchup_window_minutes: int = 30
+    catchup_max_pages: int = 10
 
 
 class GatewayConfig(NamedTuple):
@@ -156,7 +163,7 @@ class _Reader:
             self.error("sentry", "required: url, organization, token_file, client_secret_file")
             data = {}
         self.unknown(data, {"url", "organization", "token_file", "token_env", "client_secret_file",
-                            "client_secret_env", "client_secret_files", "ca_file"}, "sentry.")
+                            "client_secret_env", "client_secret_files", "ca_file", "integration"}, "sentry.")
         url = data.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             self.error("sentry.url", "the URL of Sentry, e.g. https://sentry.example.com or https://sentry.io")
@@ -189,7 +196,11 @@ class _Reader:
         if ca_file is not None and (not isinstance(ca_file, str) or not os.path.isfile(ca_file)):
             self.error("sentry.ca_file", "not a readable file")
             ca_file = None
-        return SentryConfig((url or "").rstrip("/"), organization or "", token or "", secrets, ca_file)
+        integration = data.get("integration")
+        if integration is not None and (not isinstance(integration, str) or not SLUG.match(integration)):
+            self.error("sentry.integration", "the integration's slug, as in Developer Settings → <integration>")
+            integration = None
+        return SentryConfig((url or "").rstrip("/"), organization or "", token or "", secrets, ca_file, integration)
 
     def gateway(self, data: Any) -> GatewayOptions:
         if not isinstance(data, dict):
@@ -205,7 +216,9 @@ class _Reader:
             self.error("gateway.redis_url", "a redis:// or rediss:// URL")
         numbers = {}
         for name, low, high in (("max_body_bytes", 1024, 64 * 1024 * 1024), ("max_event_age_minutes", 1, 7 * 24 * 60),
-                                ("visibility_timeout", timing.MIN_VISIBILITY_TIMEOUT, 7 * 24 * 3600)):
+                                ("visibility_timeout", timing.MIN_VISIBILITY_TIMEOUT, 7 * 24 * 3600),
+                                ("catchup_interval", 0, 24 * 3600), ("catchup_window_minutes", 1, 24 * 60),
+                                ("catchup_max_pages", 1, 1000)):
             value = values[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 why = ("; shorter than a step can take (%d s running + %d s waiting in a worker), so a live "
@@ -224,7 +237,9 @@ class _Reader:
             self.error("gateway.log_format", "json or text")
         return GatewayOptions(host.strip("[]"), int(port), str(values["redis_url"]), numbers["max_body_bytes"],
                               numbers["max_event_age_minutes"], numbers["publish_timeout"],
-                              numbers["visibility_timeout"], numbers["body_timeout"], values["log_format"])
+                              numbers["visibility_timeout"], numbers["body_timeout"], values["log_format"],
+                              numbers["catchup_interval"], numbers["catchup_window_minutes"],
+                              numbers["catchup_max_pages"])
 
     def projects(self, data: Any) -> Dict[str, settings_mod.Settings]:
         if not isinstance(data, dict) or not data:

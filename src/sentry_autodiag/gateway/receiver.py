@@ -24,6 +24,7 @@ from .config import GatewayConfig
 logger = logging.getLogger("sentry_autodiag.gateway")
 
 ALERT_RESOURCE = "event_alert"
+INSTALLATIONS_KEY = "autodiag-gw:installations"   # read by catchup
 # Sentry-Hook-Resource values Sentry sends (SentryAppResourceType, 23.7.1 … 26.x); any other
 # value is counted as "other", so unsigned requests cannot add metric series without bound.
 KNOWN_RESOURCES = frozenset({"event_alert", "installation", "issue", "error", "comment", "metric_alert", "seer",
@@ -112,6 +113,7 @@ class Receiver:
         self.metrics = metrics
         self.remember_issue = remember_issue  # (issue_id, title, pipe=) -> None
         self.clock = clock
+        self._installations = set()
 
     def handle(self, resource: Optional[str], signature_header: Optional[str], body: bytes,
                too_large: bool = False, request_id: str = "") -> Answer:
@@ -143,9 +145,28 @@ class Receiver:
         except Exception as exc:  # a bug of parse_alert: still the body's doing, so never a 5xx
             logger.exception("autodiag.webhook.unreadable: parse_alert failed on a signed body")
             return Answer(400, {"error": "the alert could not be read (%s)" % type(exc).__name__}, "bad-body")
+        self._remember_installation(payload)
         return self._accept(alert)
 
-    def _accept(self, alert: webhook.Alert) -> Answer:
+    def _remember_installation(self, payload: Any) -> None:
+        """The installation uuid of a signed webhook: how the catch-up sweep recognizes the
+        alert rules whose action targets this integration (once per process)."""
+        installation = payload.get("installation") if isinstance(payload, dict) else None
+        uuid = installation.get("uuid") if isinstance(installation, dict) else None
+        if not isinstance(uuid, str) or not 0 < len(uuid) <= 64 or uuid in self._installations:
+            return
+        try:
+            self.redis.sadd(INSTALLATIONS_KEY, uuid)
+            self._installations.add(uuid)
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+
+    def accept_alert(self, alert: webhook.Alert, late: Optional[Dict[str, Any]] = None) -> Answer:
+        """The webhook path's checks and accept for an alert the catch-up sweep found; `late`
+        (when the alert fired, when it was found) is stored with the step for its note."""
+        return self._accept(alert, late)
+
+    def _accept(self, alert: webhook.Alert, late: Optional[Dict[str, Any]] = None) -> Answer:
         ids = {"issue_id": alert.issue_id, "event_id": alert.event_id, "project": alert.project}
         if alert.organization != self.config.sentry.organization:
             logger.error("autodiag.webhook.other-organization: the webhook names organization %r, this gateway "
@@ -183,6 +204,9 @@ class Receiver:
         claim = "autodiag-gw:webhook:%s:%s" % (alert.issue_id, alert.event_id)
         writes = _Writes()
         self.remember_issue(alert.issue_id, alert.title, pipe=writes)
+        if late:
+            writes.set("autodiag-gw:late:%s:%s" % (alert.issue_id, alert.event_id), json.dumps(late),
+                       ex=7 * 24 * 3600)
         try:  # one Redis script: the claim and the queued step together, or neither
             _test_kill("before-accept")
             claimed = self.accept(claim, self.config.gateway.max_event_age_minutes * 120, "start", start,
