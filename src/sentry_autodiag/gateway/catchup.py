@@ -17,6 +17,7 @@ the budget is spent (the next sweep goes on). Its summary is kept in Redis for `
 /metrics.
 """
 import calendar
+import itertools
 import json
 import logging
 import random
@@ -40,6 +41,10 @@ PER_PAGE = 100
 SWEEP_BUDGET = 120.0       # seconds a sweep may take before it stops (the next one goes on)
 PROXY_USER = re.compile(r"\A(?P<slug>[a-z0-9][a-z0-9_-]*?)-(?:[0-9a-f]{32}|[0-9a-f-]{36})\Z")
 MAX_SCAN = 2000            # strings looked at in one rule action
+
+
+class _NoRuleHistory(Exception):
+    """The rule group history endpoint is not served (404): newer Sentry's workflow engine."""
 
 
 class SweepStopped(Exception):
@@ -148,11 +153,16 @@ class Sweep:
         if source == "rules":
             try:
                 for project in self._projects():
-                    for rule in self._rules(project, ours):
+                    try:
+                        rules = list(self._rules(project, ours))
+                    except sentry_api.IssueGone:
+                        self.summary["errors"].append("project %s: not found in Sentry" % project)
+                        continue
+                    for rule in rules:
                         self._history(project, rule, self._rule_history_path(project, rule), start, end)
                 self._set_source("rules")
                 return
-            except sentry_api.IssueGone:  # no legacy rule history here: the workflow engine's
+            except _NoRuleHistory:  # no legacy rule history here: the workflow engine's
                 logger.info("autodiag.catchup.source: the rule group history is not served; trying workflows")
         self._set_source("workflows")
         for workflow in self._workflows(ours):
@@ -197,8 +207,8 @@ class Sweep:
         if "*" in self.config.projects:
             for page in self._pages("/api/0/organizations/%s/projects/" % self.org, {"per_page": str(PER_PAGE)}):
                 slugs += [p["slug"] for p in page if isinstance(p, dict) and isinstance(p.get("slug"), str)
-                          and p["slug"] not in slugs]
-        return slugs
+                          and webhook.SLUG.match(p["slug"]) and p["slug"] not in slugs]
+        return sorted(slugs)
 
     def _rules(self, project: str, ours: Set[str]) -> Iterator[Dict[str, Any]]:
         for page in self._pages("/api/0/projects/%s/%s/rules/" % (self.org, project), {"per_page": str(PER_PAGE)}):
@@ -233,7 +243,14 @@ class Sweep:
 
     def _history(self, project: Optional[str], rule: Dict[str, Any], path: str, start: float, end: float) -> None:
         params = {"start": _iso(start), "end": _iso(end), "per_page": str(PER_PAGE)}
-        for page in self._pages(path, params):
+        pages = self._pages(path, params)
+        try:
+            first = next(pages, [])
+        except sentry_api.IssueGone:
+            if project is None:
+                raise
+            raise _NoRuleHistory()
+        for page in itertools.chain([first], pages):
             for row in page:
                 if isinstance(row, dict):
                     self.summary["fired"] += 1
