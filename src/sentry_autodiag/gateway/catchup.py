@@ -304,14 +304,23 @@ class Sweep:
                 pass
         elif result == "duplicate":
             self.summary["already"] += 1
-        else:
+        else:  # filtered, not configured, too old …: decided; not fetched again while in the window
             self.summary["skipped"] += 1
+            try:
+                self.redis.set(self._seen_key(issue_id, event_id), str(result)[:40], ex=int(self.window) + 120)
+            except Exception:
+                pass
         if self.metrics is not None:
             self.metrics.caught_up.labels(result=str(result)[:40]).inc()
 
+    @staticmethod
+    def _seen_key(issue_id: str, event_id: str) -> str:
+        return "%s:catchup:seen:%s:%s" % (NAMESPACE, issue_id, event_id)
+
     def _known(self, issue_id: str, event_id: str) -> bool:
         """Accepted by the webhook path, diagnosed already, or the issue carries our note."""
-        claims = ["%s:webhook:%s:%s" % (NAMESPACE, issue_id, event_id), "%s:issue:%s" % (NAMESPACE, issue_id)]
+        claims = ["%s:webhook:%s:%s" % (NAMESPACE, issue_id, event_id), "%s:issue:%s" % (NAMESPACE, issue_id),
+                  self._seen_key(issue_id, event_id)]
         if self.redis.exists(*claims):
             return True
         marker = "%s `%s`" % (MARKER, diagnosis.diagnosis_id(issue_id, event_id))
