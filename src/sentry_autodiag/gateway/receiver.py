@@ -109,7 +109,9 @@ class Receiver:
         self.redis = redis_client
         self.publish = publish                # (step, kwargs) -> None; raises when not queued
         # (claim, ttl, step, kwargs, writes) -> claimed?; atomic (queue.Gateway.accept)
-        self.accept = accept or getattr(publish, "__self__").accept
+        self.accept = accept or getattr(getattr(publish, "__self__", None), "accept", None)
+        if self.accept is None:
+            raise TypeError("Receiver needs accept= (queue.Gateway.accept: the claim and the step in one script)")
         self.metrics = metrics
         self.remember_issue = remember_issue  # (issue_id, title, pipe=) -> None
         self.clock = clock
