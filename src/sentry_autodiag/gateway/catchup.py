@@ -205,9 +205,14 @@ class Sweep:
     def _projects(self) -> List[str]:
         slugs = sorted(slug for slug in self.config.projects if slug != "*")
         if "*" in self.config.projects:
-            for page in self._pages("/api/0/organizations/%s/projects/" % self.org, {"per_page": str(PER_PAGE)}):
-                slugs += [p["slug"] for p in page if isinstance(p, dict) and isinstance(p.get("slug"), str)
-                          and webhook.SLUG.match(p["slug"]) and p["slug"] not in slugs]
+            try:
+                for page in self._pages("/api/0/organizations/%s/projects/" % self.org,
+                                        {"per_page": str(PER_PAGE)}):
+                    slugs += [p["slug"] for p in page if isinstance(p, dict) and isinstance(p.get("slug"), str)
+                              and webhook.SLUG.match(p["slug"]) and p["slug"] not in slugs]
+            except sentry_api.TokenRefused:  # listing needs Organization: Read; the named projects still count
+                self.summary["errors"].append("projects for *: the token may not list the organization's "
+                                              "projects (Organization: Read); only the named ones were swept")
         return sorted(slugs)
 
     def _rules(self, project: str, ours: Set[str]) -> Iterator[Dict[str, Any]]:
