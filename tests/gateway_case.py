@@ -45,7 +45,7 @@ class GatewaySentryCase:
         (with `schema`: the per-rule form of deploy/alert-rule-action-schema.json)."""
         app = self.create_internal_integration(
             name="Puppet Autodiag %s" % uuid.uuid4().hex[:6], organization=self.organization, webhook_url=webhook_url,
-            scopes=("event:read", "event:write"), is_alertable=True, user=self.user, schema=schema or {})
+            scopes=("event:read", "event:write", "project:read"), is_alertable=True, user=self.user, schema=schema or {})
         self.install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=self.organization.id)
         token = self.create_internal_integration_token(install=self.install, user=self.user)
         if not rule:
@@ -56,7 +56,8 @@ class GatewaySentryCase:
             "action_match": "all", "filter_match": "all", "frequency": 30})
         return app, token.token
 
-    def start(self, proxy_webhooks=False, visibility_timeout=3600, schema=None, rule=True, **project_settings):
+    def start(self, proxy_webhooks=False, visibility_timeout=None, schema=None, rule=True, gateway_options=None,
+              **project_settings):
         """The gateway and a worker; Sentry's webhooks go to the gateway (optionally through a
         recording proxy), and the worker reaches Sentry's API through the fault proxy."""
         settings = {"url": self.orch.url, "token": self.orch.token, "ca_cert": self.orch.ca_pem,
@@ -64,7 +65,9 @@ class GatewaySentryCase:
         settings.update(project_settings)
         self.gw = GatewayProcesses(self.sentry_proxy.url, self.organization.slug, "pending", "pending",
                                    self.redis.url, {self.project.slug: settings},
-                                   visibility_timeout=visibility_timeout)
+                                   visibility_timeout=visibility_timeout,
+                                   # catch-up reads Snuba through Sentry: only its own tests turn it on
+                                   options=gateway_options or {"catchup_interval": 0})
         self.webhook_proxy = Proxy(self.gw.url).__enter__() if proxy_webhooks else None
         webhook_url = self.webhook_proxy.url + "/webhook/sentry" if proxy_webhooks else self.gw.webhook_url
         self.app, token = self.integration(webhook_url, schema=schema, rule=rule)

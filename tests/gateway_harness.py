@@ -63,7 +63,8 @@ class GatewayProcesses:
     """Writes the config and starts/stops the gateway and its worker(s)."""
 
     def __init__(self, sentry_url: str, organization: str, sentry_token: str, client_secret: str,
-                 redis_url: str, projects: Dict[str, dict], visibility_timeout: int = 3600):
+                 redis_url: str, projects: Dict[str, dict], visibility_timeout: Optional[int] = None,
+                 options: Optional[dict] = None):
         self.dir = tempfile.mkdtemp(prefix="autodiag-gw-")
         self.port = unused_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -84,8 +85,9 @@ class GatewayProcesses:
             "sentry": {"url": sentry_url, "organization": organization,
                        "token_file": os.path.join(self.dir, "sentry-token"),
                        "client_secret_file": os.path.join(self.dir, "client-secret")},
-            "gateway": {"listen": "127.0.0.1:%d" % self.port, "redis_url": redis_url,
-                        "visibility_timeout": visibility_timeout},
+            "gateway": dict({"listen": "127.0.0.1:%d" % self.port, "redis_url": redis_url},
+                            **({"visibility_timeout": visibility_timeout} if visibility_timeout else {}),
+                            **(options or {})),
             "projects": projects,
         }
         self.config_path = os.path.join(self.dir, "gateway.yaml")

@@ -1,4 +1,4 @@
-"""`sentry-autodiag`: the webhook gateway's commands (gateway, worker, check).
+"""`sentry-autodiag`: the webhook gateway's commands (gateway, worker, check, sweep).
 
 The plugin needs no command: Sentry loads it. These run the gateway's own processes
 (Python 3.11+, the wheel installed with its extra: `pip install "<wheel>[gateway]"`), with one
@@ -35,8 +35,11 @@ def cmd_gateway(args) -> int:
     setup_logging(config.gateway.log_format)
     gateway = Gateway(config, receiver=True)
     gateway.metrics.watch_queue(gateway.queue_depth)
+    from .gateway.catchup import caught_up_total
+    gateway.metrics.watch_catchup(lambda: caught_up_total(gateway.redis))
     frontend = gateway.frontend()
-    receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, frontend.remember_issue)
+    receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, frontend.remember_issue,
+                        accept=gateway.accept)
     app = GatewayApp(receiver, gateway.redis, gateway.metrics, config.gateway.max_body_bytes,
                      config.gateway.body_timeout)
     host = config.gateway.listen_host
@@ -63,10 +66,67 @@ def cmd_worker(args) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=gateway.metrics.registry)
+    if config.gateway.catchup_interval:
+        _start_catchup(config, gateway)
     argv = ["worker", "-Q", QUEUE, "--pool", args.pool, "--concurrency", str(args.concurrency),
             "--loglevel", args.loglevel, "--without-gossip", "--without-mingle", "--hostname", args.hostname]
     gateway.celery.worker_main(argv)
     return 0
+
+
+def _start_catchup(config, gateway) -> None:
+    """The catch-up sweep on this worker's schedule (one sweep at a time across workers)."""
+    import threading
+
+    from .gateway.catchup import Sweep, run_periodically
+    from .gateway.receiver import Receiver
+
+    receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, gateway.frontend().remember_issue,
+                        accept=gateway.accept)
+    run_periodically(lambda: Sweep(config, gateway.redis, gateway.sentry, receiver, gateway.metrics),
+                     config.gateway.catchup_interval, threading.Event())
+
+
+def cmd_sweep(args) -> int:
+    """One catch-up sweep now (what workers do every gateway.catchup_interval), its summary as JSON."""
+    import json
+
+    from .gateway.catchup import Sweep
+    from .gateway.observability import setup_logging
+    from .gateway.queue import Gateway
+    from .gateway.receiver import Receiver
+
+    config = _load(args.config)
+    setup_logging(config.gateway.log_format)
+    gateway = Gateway(config)
+    receiver = Receiver(config, gateway.redis, gateway.publish, gateway.metrics, gateway.frontend().remember_issue,
+                        accept=gateway.accept)
+    summary = Sweep(config, gateway.redis, gateway.sentry, receiver, gateway.metrics).run()
+    print(json.dumps(summary, indent=2))
+    return 0 if summary.get("outcome") in ("complete", "skipped") else 1
+
+
+def _report_catchup(config, gateway) -> int:
+    """`check`'s lines about the catch-up sweep: can the token read the alert rules, and the last sweep."""
+    from .gateway import catchup
+
+    if not config.gateway.catchup_interval:
+        print("catch-up: off (gateway.catchup_interval: 0)")
+        return 0
+    try:
+        last = catchup.last_sweep(gateway.redis)
+    except Exception as exc:
+        print("catch-up: last sweep unknown (%s)" % type(exc).__name__)
+        return 0
+    if not last:
+        print("catch-up: no sweep has run yet (workers sweep every %d s)" % config.gateway.catchup_interval)
+        return 0
+    print("catch-up: last sweep %s (%s, %.1f s, source %s): %d rule(s), %d fired issue(s) in the last %d min, "
+          "%d caught up, %d already handled%s" % (
+              last.get("finished_at"), last.get("outcome"), last.get("duration") or 0, last.get("source"),
+              last.get("rules", 0), last.get("fired", 0), last.get("window_minutes", 0), last.get("caught_up", 0),
+              last.get("already", 0), ("; " + "; ".join(last["errors"])) if last.get("errors") else ""))
+    return 1 if last.get("outcome") == "failed" else 0
 
 
 def cmd_check(args) -> int:
@@ -95,9 +155,14 @@ def cmd_check(args) -> int:
                   % (config.sentry.url, ", ".join(sorted(missing))))
         else:
             print("sentry %s: token accepted (scopes include event:read, event:write)" % config.sentry.url)
+        if config.gateway.catchup_interval and not scopes & {"project:read", "project:write", "project:admin"}:
+            failed += 1
+            print("sentry %s: the token lacks project:read, so catch-up cannot read the alert rules' history "
+                  "and events (give the integration Project: Read)" % config.sentry.url)
     except sentry_api.SentryAPIError as exc:
         failed += 1
         print("sentry %s: %s" % (config.sentry.url, exc.message))
+    failed += _report_catchup(config, gateway)
     for slug, settings in sorted(config.projects.items()):
         result = check_orchestrator(settings)
         failed += 0 if result.ok else 1
@@ -124,7 +189,7 @@ def _redacted_url(url: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentry-autodiag", description=__doc__.splitlines()[0])
-    sub = top.add_subparsers(dest="command", metavar="{gateway,worker,check}")
+    sub = top.add_subparsers(dest="command", metavar="{gateway,worker,check,sweep}")
     sub.required = True
 
     gateway = sub.add_parser("gateway", help="receive Sentry's signed alert webhooks and queue diagnoses")
@@ -143,6 +208,10 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--metrics-port", type=int, help="serve this worker's /metrics on this port")
     worker.add_argument("--metrics-host", default="127.0.0.1")
     worker.set_defaults(func=cmd_worker)
+
+    sweep = sub.add_parser("sweep", help="run one catch-up sweep now (workers sweep on their own schedule)")
+    sweep.add_argument("--config", required=True, help="the YAML configuration file")
+    sweep.set_defaults(func=cmd_sweep)
 
     check = sub.add_parser("check", help="validate the config and test Redis, Sentry and every project's PE")
     check.add_argument("--config", required=True, help="the YAML configuration file")

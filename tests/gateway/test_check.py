@@ -47,3 +47,9 @@ def test_a_misspelt_key_is_one_line_with_the_fix(config_dir, redis_url):
     assert lines[0] == "configuration error: %s:" % path
     assert lines[1:] == ["  projects.checkout.node_tg: unknown key; did you mean `node_tag`? (gateway.yaml:%d)"
                          % (open(path).read().splitlines().index("    node_tg: host") + 1)]
+
+
+def test_a_visibility_timeout_shorter_than_a_step_is_refused(config_dir, redis_url):
+    result = run_check(write_config(config_dir, redis_url, extra="visibility_timeout: 30\n"))
+    assert result.returncode == 2 and "gateway.visibility_timeout" in result.stderr
+    assert "shorter than a step can take" in result.stderr

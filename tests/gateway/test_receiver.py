@@ -25,7 +25,7 @@ def make_receiver(path):
     config = config_mod.load(path)
     gateway = Gateway(config, receiver=True)
     return Receiver(config, gateway.redis, gateway.publish, gateway.metrics,
-                    gateway.frontend().remember_issue), gateway
+                    gateway.frontend().remember_issue, accept=gateway.accept), gateway
 
 
 @pytest.fixture
@@ -131,16 +131,38 @@ def test_queue_down_is_503_and_claims_nothing(config_dir, redis_url):
     assert post(live, payload).status == 202
 
 
-def test_publish_failure_after_the_claim_undoes_the_claim(receiver, redis_url):
+def test_a_queue_that_refuses_the_step_leaves_no_claim(receiver, redis_url):
+    """The accept script writes the claim and the step together: when Redis refuses the
+    step (here the queue's key holds a string), nothing is claimed and a resend is queued."""
+    client = redis_py.Redis.from_url(redis_url)
+    client.set(QUEUE, "not a list")
     payload = event_alert()
-    real = receiver.publish
-
-    def broken(step, kwargs):
-        raise ConnectionError("broker went away")
-    receiver.publish = broken
-    assert post(receiver, payload).status == 503
-    receiver.publish = real
+    answer = post(receiver, payload)
+    assert answer.status == 503 and "queue unavailable" in answer.body["error"]
+    assert client.keys("autodiag-gw:webhook:*") == [] and client.keys("autodiag-gw:issueinfo:*") == []
+    client.delete(QUEUE)
     assert post(receiver, payload).status == 202 and len(queued(redis_url)) == 1
+    assert post(receiver, payload).body["status"] == "duplicate" and len(queued(redis_url)) == 1
+
+
+def test_the_accepted_message_is_the_one_celery_would_publish(receiver, redis_url):
+    """The message the accept script pushes has the shape of Celery's own publish (the same
+    envelope, headers and body), so a worker runs it like any other step."""
+    client = redis_py.Redis.from_url(redis_url)
+    receiver.gateway.publish("start", {"project": "checkout", "issue": "1"})
+    (celerys,) = [json.loads(raw) for raw in client.lrange(QUEUE, 0, -1)]
+    client.delete(QUEUE)
+    ours = json.loads(receiver.gateway.message("start", {"project": "checkout", "issue": "1"}))
+    assert sorted(ours) == sorted(celerys)
+    assert sorted(ours["headers"]) == sorted(celerys["headers"])
+    assert sorted(ours["properties"]) == sorted(celerys["properties"])
+    for key in ("delivery_info", "delivery_mode", "priority", "body_encoding"):
+        assert ours["properties"][key] == celerys["properties"][key], key
+    for key in ("task", "lang", "eta", "retries"):
+        assert ours["headers"][key] == celerys["headers"][key], key
+    assert ours["content-type"] == celerys["content-type"] == "application/json"
+    decode = __import__("base64").b64decode
+    assert json.loads(decode(ours["body"])) == json.loads(decode(celerys["body"]))
 
 
 def test_metrics_count_webhooks_by_resource_and_result(receiver):
@@ -163,3 +185,32 @@ def test_routing_rules_see_the_webhooks_tags_and_exception(config_dir, redis_url
     ((step, kwargs),) = queued(redis_url)
     assert kwargs["route"]["name"] == "api"
     assert post(receiver, event_alert(tags=[["service", "batch"]])).body["status"] == "filtered"
+
+
+def test_a_long_countdown_is_made_of_short_hops(receiver, redis_url):
+    """No message waits in a worker longer than timing.MAX_COUNTDOWN: a longer wait is a hop
+    carrying its due time, so visibility_timeout only covers one hop plus one step."""
+    from sentry_autodiag.gateway.timing import MAX_COUNTDOWN
+    client = redis_py.Redis.from_url(redis_url)
+    before = time.time()
+    receiver.gateway.schedule("poll", {"issue": "1"}, 120)
+    receiver.gateway.schedule("poll", {"issue": "2"}, 2)
+    etas = {}
+    for raw in client.lrange(QUEUE, 0, -1):
+        message = json.loads(raw)
+        args = json.loads(__import__("base64").b64decode(message["body"]))[0]
+        etas[args[1]["issue"]] = (message["headers"]["eta"], args[2])
+    import datetime
+    for issue, (eta, due) in etas.items():
+        wait = datetime.datetime.fromisoformat(eta).timestamp() - before
+        assert 0 < wait <= MAX_COUNTDOWN + 1, (issue, wait)
+    assert etas["2"][1] is None and 119 <= etas["1"][1] - before <= 121
+
+
+def test_a_hop_not_yet_due_requeues_itself_with_its_due_time(receiver, redis_url):
+    due = time.time() + 60
+    receiver.gateway.step_task.run("poll", {"issue": "9"}, due, 3)  # the task body, as a worker runs it
+    ((step, kwargs, requeued_due, attempt),) = [
+        json.loads(__import__("base64").b64decode(json.loads(raw)["body"]))[0]
+        for raw in redis_py.Redis.from_url(redis_url).lrange(QUEUE, 0, -1)]
+    assert (step, kwargs, attempt) == ("poll", {"issue": "9"}, 3) and abs(requeued_due - due) < 1

@@ -17,12 +17,13 @@ import yaml
 
 from .. import settings as settings_mod
 from .. import suggest
+from . import timing
 
 MAX_CONFIG_BYTES = 1024 * 1024
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,99}\Z")
 SECRET_FIELDS = {f.name for f in settings_mod.FIELDS if f.type == "secret"}
 SENTRY_KEYS = {"url", "organization", "token_file", "token_env", "client_secret_file", "client_secret_env",
-               "client_secret_files", "ca_file"}
+               "client_secret_files", "ca_file", "integration"}
 # The project field `url` is the orchestrator's URL; beside `sentry.url` it invited mix-ups,
 # so the file may call it `orchestrator_url` (the README's name) and `url` stays its old name.
 URL_ALIAS = "orchestrator_url"
@@ -33,9 +34,12 @@ GATEWAY_DEFAULTS = {
     "max_body_bytes": 1024 * 1024,        # Sentry's alert webhooks are a few kB to a few 100 kB
     "max_event_age_minutes": 24 * 60,     # older events are refused (replays of old bodies)
     "publish_timeout": 0.5,               # seconds to queue a webhook before answering 503
-    "visibility_timeout": 3600,           # seconds before a dead worker's step is redelivered
+    "visibility_timeout": timing.DEFAULT_VISIBILITY_TIMEOUT,  # seconds before a dead worker's step runs again
     "body_timeout": 5,                    # seconds a client may take to send its body
     "log_format": "json",
+    "catchup_interval": 60,               # seconds between catch-up sweeps of a worker (0: no sweeps)
+    "catchup_window_minutes": 30,         # how far back a sweep looks in the alert rules' history
+    "catchup_max_pages": 10,              # Sentry API pages one sweep reads at most
 }
 
 
@@ -49,6 +53,7 @@ class SentryConfig(NamedTuple):
     token: str                     # the integration's token (scopes event:read, event:write)
     client_secrets: List[str]      # the integration's Client Secret(s); more than one while rotating
     ca_file: Optional[str]         # CA bundle for a self-hosted Sentry with a private CA
+    integration: Optional[str] = None  # the integration's slug: how catch-up finds its alert rules
 
 
 class GatewayOptions(NamedTuple):
@@ -61,6 +66,9 @@ class GatewayOptions(NamedTuple):
     visibility_timeout: int
     body_timeout: float
     log_format: str
+    catchup_interval: int = 60
+    catchup_window_minutes: int = 30
+    catchup_max_pages: int = 10
 
 
 class GatewayConfig(NamedTuple):
@@ -261,7 +269,11 @@ class _Reader:
         if ca_file is not None and (not isinstance(ca_file, str) or not os.path.isfile(ca_file)):
             self.error("sentry.ca_file", "not a readable file")
             ca_file = None
-        return SentryConfig((url or "").rstrip("/"), organization or "", token or "", secrets, ca_file)
+        integration = data.get("integration")
+        if integration is not None and (not isinstance(integration, str) or not SLUG.match(integration)):
+            self.error("sentry.integration", "the integration's slug, as in Developer Settings → <integration>")
+            integration = None
+        return SentryConfig((url or "").rstrip("/"), organization or "", token or "", secrets, ca_file, integration)
 
     def gateway(self, data: Any) -> GatewayOptions:
         if not isinstance(data, dict):
@@ -277,10 +289,15 @@ class _Reader:
             self.error("gateway.redis_url", "a redis:// or rediss:// URL")
         numbers = {}
         for name, low, high in (("max_body_bytes", 1024, 64 * 1024 * 1024), ("max_event_age_minutes", 1, 7 * 24 * 60),
-                                ("visibility_timeout", 5, 7 * 24 * 3600)):
+                                ("visibility_timeout", timing.MIN_VISIBILITY_TIMEOUT, 7 * 24 * 3600),
+                                ("catchup_interval", 0, 24 * 3600), ("catchup_window_minutes", 1, 24 * 60),
+                                ("catchup_max_pages", 1, 1000)):
             value = values[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                self.error("gateway." + name, "a whole number from %d to %d" % (low, high))
+                why = ("; shorter than a step can take (%d s running + %d s waiting in a worker), so a live "
+                       "worker's steps would run twice" % (timing.STEP_TIME_LIMIT, timing.MAX_COUNTDOWN)
+                       if name == "visibility_timeout" and isinstance(value, int) and value < low else "")
+                self.error("gateway." + name, "a whole number from %d to %d%s" % (low, high, why))
                 value = GATEWAY_DEFAULTS[name]
             numbers[name] = value
         for name, low, high in (("publish_timeout", 0.05, 5.0), ("body_timeout", 0.5, 120.0)):
@@ -293,7 +310,9 @@ class _Reader:
             self.error("gateway.log_format", "json or text")
         return GatewayOptions(host.strip("[]"), int(port), str(values["redis_url"]), numbers["max_body_bytes"],
                               numbers["max_event_age_minutes"], numbers["publish_timeout"],
-                              numbers["visibility_timeout"], numbers["body_timeout"], values["log_format"])
+                              numbers["visibility_timeout"], numbers["body_timeout"], values["log_format"],
+                              numbers["catchup_interval"], numbers["catchup_window_minutes"],
+                              numbers["catchup_max_pages"])
 
     def projects(self, data: Any) -> Dict[str, settings_mod.Settings]:
         if not isinstance(data, dict) or not data:

@@ -8,6 +8,7 @@ are the record (each note ends with a marker line naming its diagnosis), and Sen
 """
 import json
 import logging
+import time
 from typing import Any, Callable, Dict, Optional
 
 from ..flow import FrontEnd, IssueRef
@@ -70,12 +71,13 @@ class GatewayFrontEnd(FrontEnd):
         return "%s/organizations/%s/issues/%s/" % (self.config.sentry.url, self.config.sentry.organization, issue_id)
 
     def write_note(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings) -> bool:
+        text = self.late_notice(diagnosis_id) + text
         done, attempted = self._key("note", diagnosis_id), self._key("note-attempt", diagnosis_id)
         lock, locked, retry = None, False, True
         try:
             if self._redis.get(done):
                 return False
-            lock = self._redis.lock(self._key("notelock", issue.id), timeout=120, blocking_timeout=60)
+            lock = self._redis.lock(self._key("notelock", issue.id), timeout=120, blocking_timeout=10)
             locked = lock.acquire()
             # a first attempt posts at once; only after an attempt that may have posted (a worker
             # died, Sentry timed out) are the issue's comments read for the marker first
@@ -95,6 +97,24 @@ class GatewayFrontEnd(FrontEnd):
                     lock.release()
                 except Exception:
                     pass
+
+    def late_notice(self, diagnosis_id: str) -> str:
+        """For a diagnosis the catch-up sweep started: a first line saying that the alert
+        webhook was not received and how late the diagnosis runs ("" otherwise)."""
+        try:
+            raw = self._redis.get(self._key("late", diagnosis_id))
+            late = json.loads(raw) if raw else None
+        except Exception:
+            return ""
+        if not isinstance(late, dict):
+            return ""
+        fired, found = late.get("fired_at"), late.get("queued_at")
+        when = ""
+        if isinstance(fired, (int, float)) and isinstance(found, (int, float)):
+            when = " The alert fired at %s UTC; this diagnosis started %s after it." % (
+                time.strftime("%H:%M:%S", time.gmtime(fired)), _duration(max(0.0, found - fired)))
+        return ("> ⏰ **Late diagnosis, caught up**: the alert webhook for this issue was not received by the "
+                "gateway; the catch-up sweep found the alert in Sentry's alert history.%s\n\n" % when)
 
     def _write(self, issue: IssueRef, diagnosis_id: str, text: str, check_first: bool) -> bool:
         marker = note_marker(diagnosis_id)
@@ -140,3 +160,11 @@ class GatewayFrontEnd(FrontEnd):
 
     def _key(self, *parts) -> str:
         return ":".join([NAMESPACE] + [str(p) for p in parts])
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return "%d s" % round(seconds)
+    if seconds < 90 * 60:
+        return "%d min" % round(seconds / 60)
+    return "%.1f h" % (seconds / 3600)

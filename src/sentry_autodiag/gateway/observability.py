@@ -26,6 +26,10 @@ class Metrics:
                                    registry=self.registry)
         self.note_latency = Histogram("autodiag_note_latency_seconds", "From webhook received to note written",
                                       buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.caught_up = Counter("autodiag_catchup_issues", "Fired issues the catch-up sweep looked at, by result "
+                                 "(queued: caught up)", ["result"], registry=self.registry)
+        self.catchup_sweeps = Counter("autodiag_catchup_sweeps", "Catch-up sweeps, by outcome", ["outcome"],
+                                      registry=self.registry)
         self.job_duration = Histogram("autodiag_job_duration_seconds", "From PE job start to its end seen",
                                       buckets=LATENCY_BUCKETS, registry=self.registry)
 
@@ -36,6 +40,18 @@ class Metrics:
         def read():
             try:
                 return float(depth())
+            except Exception:
+                return float("nan")
+        gauge.set_function(read)
+
+    def watch_catchup(self, total) -> None:
+        """`total()` → issues caught up by every worker's sweeps (a Redis counter), read at each scrape."""
+        gauge = Gauge("autodiag_caught_up_issues", "Issues the catch-up sweeps queued (webhook not received)",
+                      registry=self.registry)
+
+        def read():
+            try:
+                return float(total())
             except Exception:
                 return float("nan")
         gauge.set_function(read)

@@ -3,13 +3,17 @@
 Order matters: the size cap, then the signature (nothing unsigned is parsed), then the
 resource (other resources are answered 2xx and ignored, as Sentry expects), then the
 body. An accepted alert is claimed (one queued diagnosis per issue and event, so a
-replayed body starts nothing) and queued; only when the queue took it is it answered
-2xx, because Sentry never retries an internal integration's webhook. If the queue is
-unavailable the claim is undone and the answer is 503.
+replayed body starts nothing) and queued in one Redis script, so a claim never exists
+without its step: only when the queue took it is it answered 2xx, because Sentry never
+retries an internal integration's webhook. If the queue is unavailable (or does not
+answer in time) the answer is 503, and either nothing was written (a resend is
+accepted) or both were (a resend is truthfully a "duplicate").
 """
 import calendar
 import json
 import logging
+import os
+import signal
 import time
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -20,12 +24,16 @@ from .config import GatewayConfig
 logger = logging.getLogger("sentry_autodiag.gateway")
 
 ALERT_RESOURCE = "event_alert"
+INSTALLATIONS_KEY = "autodiag-gw:installations"   # read by catchup
 # Sentry-Hook-Resource values Sentry sends (SentryAppResourceType, 23.7.1 … 26.x); any other
 # value is counted as "other", so unsigned requests cannot add metric series without bound.
 KNOWN_RESOURCES = frozenset({"event_alert", "installation", "issue", "error", "comment", "metric_alert", "seer",
                              "preprod_artifact", "alert_rule_action"})
 MAX_JSON_DIGITS = 1000    # longer integer literals are read as floats (inf): no 4300-digit ValueError,
                           # no quadratic int() on Python 3.8
+# A TEST HOOK, for the fault tests only: the gateway kills itself (SIGKILL) right before or
+# right after its accept script, to show that no crash point leaves a claim without its step.
+TEST_KILL_AT = os.environ.get("SENTRY_AUTODIAG_TEST_KILL_AT", "")
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -78,14 +86,36 @@ class Answer(NamedTuple):
     result: str          # the metrics label
 
 
+def _test_kill(point: str) -> None:
+    if TEST_KILL_AT == point:
+        logger.warning("autodiag.test-hook: killing the gateway %s", point)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Writes:
+    """Collects the Redis SETs of `remember_issue` so they go into the accept script."""
+
+    def __init__(self):
+        self.items = []
+
+    def set(self, name, value, ex=None):
+        self.items.append((name, value, ex or 0))
+
+
 class Receiver:
-    def __init__(self, config: GatewayConfig, redis_client, publish, metrics, remember_issue, clock=time.time):
+    def __init__(self, config: GatewayConfig, redis_client, publish, metrics, remember_issue, clock=time.time,
+                 accept=None):
         self.config = config
         self.redis = redis_client
         self.publish = publish                # (step, kwargs) -> None; raises when not queued
+        # (claim, ttl, step, kwargs, writes) -> claimed?; atomic (queue.Gateway.accept)
+        self.accept = accept or getattr(getattr(publish, "__self__", None), "accept", None)
+        if self.accept is None:
+            raise TypeError("Receiver needs accept= (queue.Gateway.accept: the claim and the step in one script)")
         self.metrics = metrics
         self.remember_issue = remember_issue  # (issue_id, title, pipe=) -> None
         self.clock = clock
+        self._installations = set()
 
     def handle(self, resource: Optional[str], signature_header: Optional[str], body: bytes,
                too_large: bool = False, request_id: str = "") -> Answer:
@@ -117,9 +147,28 @@ class Receiver:
         except Exception as exc:  # a bug of parse_alert: still the body's doing, so never a 5xx
             logger.exception("autodiag.webhook.unreadable: parse_alert failed on a signed body")
             return Answer(400, {"error": "the alert could not be read (%s)" % type(exc).__name__}, "bad-body")
+        self._remember_installation(payload)
         return self._accept(alert)
 
-    def _accept(self, alert: webhook.Alert) -> Answer:
+    def _remember_installation(self, payload: Any) -> None:
+        """The installation uuid of a signed webhook: how the catch-up sweep recognizes the
+        alert rules whose action targets this integration (once per process)."""
+        installation = payload.get("installation") if isinstance(payload, dict) else None
+        uuid = installation.get("uuid") if isinstance(installation, dict) else None
+        if not isinstance(uuid, str) or not 0 < len(uuid) <= 64 or uuid in self._installations:
+            return
+        try:
+            self.redis.sadd(INSTALLATIONS_KEY, uuid)
+            self._installations.add(uuid)
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+
+    def accept_alert(self, alert: webhook.Alert, late: Optional[Dict[str, Any]] = None) -> Answer:
+        """The webhook path's checks and accept for an alert the catch-up sweep found; `late`
+        (when the alert fired, when it was found) is stored with the step for its note."""
+        return self._accept(alert, late)
+
+    def _accept(self, alert: webhook.Alert, late: Optional[Dict[str, Any]] = None) -> Answer:
         ids = {"issue_id": alert.issue_id, "event_id": alert.event_id, "project": alert.project}
         if alert.organization != self.config.sentry.organization:
             logger.error("autodiag.webhook.other-organization: the webhook names organization %r, this gateway "
@@ -155,23 +204,20 @@ class Receiver:
         elif overrides:
             start["overrides"] = overrides
         claim = "autodiag-gw:webhook:%s:%s" % (alert.issue_id, alert.event_id)
-        try:
-            with self.redis.pipeline(transaction=False) as pipe:  # one round trip for both
-                pipe.set(claim, "1", nx=True, ex=self.config.gateway.max_event_age_minutes * 120)
-                self.remember_issue(alert.issue_id, alert.title, pipe=pipe)
-                claimed = pipe.execute()[0]
+        writes = _Writes()
+        self.remember_issue(alert.issue_id, alert.title, pipe=writes)
+        if late:
+            writes.set("autodiag-gw:late:%s:%s" % (alert.issue_id, alert.event_id), json.dumps(late),
+                       ex=7 * 24 * 3600)
+        try:  # one Redis script: the claim and the queued step together, or neither
+            _test_kill("before-accept")
+            claimed = self.accept(claim, self.config.gateway.max_event_age_minutes * 120, "start", start,
+                                  writes.items)
+            _test_kill("after-accept")
         except Exception as exc:
             return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
         if not claimed:
             return Answer(200, dict(ids, status="duplicate"), "duplicate")
-        try:
-            self.publish("start", start)
-        except Exception as exc:
-            try:
-                self.redis.delete(claim)
-            except Exception:
-                logger.warning("autodiag.webhook.unclaim-failed", exc_info=True)
-            return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
         return Answer(202, dict(ids, status="queued", node=start["node"]), "queued")
 
     def handle_rule_settings(self, signature_header: Optional[str], body: bytes) -> Answer:

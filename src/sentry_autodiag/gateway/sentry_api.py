@@ -9,7 +9,7 @@ in `requests`, so a caller catches `SentryAPIError` or a precise subclass.
 import logging
 import random
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import requests
 
@@ -45,6 +45,25 @@ class IssueGone(SentryAPIError):
 
 class BadAnswer(SentryAPIError):
     """Any other answer; the message holds what Sentry said."""
+
+
+class RateLimit(NamedTuple):
+    """Sentry's X-Sentry-Rate-Limit-* headers of one answer (None when absent)."""
+    remaining: Optional[int]
+    reset: Optional[float]       # epoch seconds when the window resets
+
+    @classmethod
+    def of(cls, response: requests.Response) -> "RateLimit":
+        def number(name, kind):
+            try:
+                return kind(response.headers.get(name, ""))
+            except ValueError:
+                return None
+        return cls(number("X-Sentry-Rate-Limit-Remaining", int), number("X-Sentry-Rate-Limit-Reset", float))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
 
 
 class SentryClient:
@@ -94,6 +113,29 @@ class SentryClient:
             if following.get("results") != "true" or not following.get("url"):
                 return
             url, params = following["url"], None
+
+    def pages(self, path: str, params: Optional[Dict[str, str]] = None, max_pages: int = 10
+              ) -> Iterator[Tuple[List[Any], "RateLimit"]]:
+        """A listing, one page at a time (a list each), following Sentry's Link header while it
+        says `results="true"`, for at most `max_pages` pages; each with the rate-limit headers."""
+        url = self.url + path
+        for _ in range(max_pages):
+            response = self._request("GET", url, params=params, absolute=True)
+            items = _json(response)
+            if not isinstance(items, list):
+                raise BadAnswer("%s: expected a list, got %s" % (path, type(items).__name__), response.status_code)
+            yield items, RateLimit.of(response)
+            following = response.links.get("next") or {}
+            if following.get("results") != "true" or not following.get("url"):
+                return
+            url, params = following["url"], None
+
+    def get(self, path: str, params: Optional[Dict[str, str]] = None) -> Any:
+        """One JSON document (an object) of the API."""
+        body = _json(self._request("GET", path, params=params))
+        if not isinstance(body, dict):
+            raise BadAnswer("%s: expected an object, got %s" % (path, type(body).__name__))
+        return body
 
     def whoami(self) -> Dict[str, Any]:
         """GET /api/0/: the token's scopes (`auth.scopes`) when the token is valid."""
