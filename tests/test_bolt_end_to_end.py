@@ -59,6 +59,13 @@ class BoltEndToEndTest(BoltCase, TestCase):
         note = self.only_note(saved)
         assert "⚠️ unreadable Bolt output" in note and "without its JSON result" in note
 
+    def test_a_run_past_the_job_timeout_is_ended_and_said(self):
+        self.configure(job_timeout=10)
+        saved = send_event(self.project, python_error_event(server_name="tarpit01"))  # SSH never answers
+        note = self.only_note(saved)
+        assert note.startswith("**Puppet diagnostics** for `tarpit01` — ⚠️ timed out"), note[:400]
+        assert "job timeout of 10 seconds" in note
+
 
 class BoltSettingsApiTest(BoltCase, APITestCase):
     def setUp(self):
