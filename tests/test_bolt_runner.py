@@ -218,3 +218,20 @@ def test_check_says_what_fails():
     assert not ok and "authentication refused" in text and "Authentication failed" in text
     ok, text = bolt.check("/nonexistent/bolt", the_lab.project, "diagnostics::collect")
     assert not ok and "does not exist" in text
+
+
+def test_the_deploy_example_project_is_valid_for_real_bolt(tmp_path):
+    """deploy/bolt (the README's example project) loads in Bolt without unknown-option warnings."""
+    import shutil
+    import subprocess
+
+    from bolt_lab import ROOT
+
+    project = tmp_path / "bolt"
+    shutil.copytree(os.path.join(ROOT, "deploy", "bolt"), str(project))
+    done = subprocess.run([lab().bolt, "inventory", "show", "--project", str(project), "--inventoryfile",
+                           str(project / "inventory.example.yaml"), "--format", "json"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["targets"] == ["db01.example.com", "web01.example.com"]
+    assert b"nknown option" not in done.stderr and b"Warning" not in done.stderr, done.stderr
