@@ -16,7 +16,7 @@ TASK_TESTS = tests/test_findings_scenarios.py tests/test_findings_task.py tests/
 # everything else inside Sentry 23.7.1 (Python 3.8), including the gateway's processes end to end.
 test: bootstrap
 	.venv-gateway/bin/python -m pytest tests/gateway -q $(PYTEST_ARGS)
-	.venv-gateway/bin/python -m pytest $(TASK_TESTS) -q -n 4 $(PYTEST_ARGS)
+	.venv-gateway/bin/python -m pytest $(TASK_TESTS) -q -n 4 --dist loadgroup $(PYTEST_ARGS)
 	.venv/bin/python -m pytest $(addprefix --ignore=,$(TASK_TESTS)) $(PYTEST_ARGS)
 
 lint: bootstrap

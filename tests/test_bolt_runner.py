@@ -14,6 +14,10 @@ from sentry_autodiag import bolt, diagnosis
 from sentry_autodiag import orchestrator as oc
 from sentry_autodiag.report import NoteContext
 
+# make test runs this file with the task's tests under pytest-xdist (--dist loadgroup): one
+# worker takes the whole module, so its runs and its sshd start once.
+pytestmark = pytest.mark.xdist_group("bolt")
+
 PARAMS = {"log_lines": 5, "max_bytes": 65536}
 CTX = NoteContext(node="web01", task="diagnostics::collect", environment="production")
 
