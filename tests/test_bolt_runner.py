@@ -239,3 +239,8 @@ def test_the_deploy_example_project_is_valid_for_real_bolt(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["targets"] == ["db01.example.com", "web01.example.com"]
     assert b"nknown option" not in done.stderr and b"Warning" not in done.stderr, done.stderr
+
+
+def test_the_flows_own_deadline_note_names_bolt():
+    note = diagnosis.note_for_timeout(CTX._replace(job="bolt-" + "1" * 32), 120, True)
+    assert "⚠️ timed out" in note and "its Bolt process was ended" in note and "orchestrator" not in note

@@ -191,7 +191,8 @@ def note_for_timeout(ctx: NoteContext, timeout: int, stopped: bool) -> str:
     return render_failure(
         ctx, "timed out",
         "The job did not finish within the job timeout of %d seconds; %s." % (
-            timeout, "it was stopped through the orchestrator" if stopped else "stopping it failed too"),
+            timeout, ("its Bolt process was ended" if str(ctx.job or "").startswith(bolt.JOB_PREFIX) else
+                      "it was stopped through the orchestrator") if stopped else "stopping it failed too"),
         "Raise the Job timeout in the plugin settings if the task legitimately needs longer, or check the node.")
 
 
