@@ -1,21 +1,30 @@
-"""A Bolt lab for the Bolt runner's tests: real Bolt (bootstrap's .var/bolt) over a real
-OpenSSH server from Debian, on loopback, started once per test session.
+"""A Bolt lab for the Bolt runner's tests: a Bolt CLI over a real OpenSSH server from Debian,
+on loopback, started once per test session.
+
+The Bolt CLI is the Bolt stand-in (sentry_autodiag.localorch.bolt_standin: Bolt 4.0.0's CLI
+and JSON, running the real task over real ssh/scp), because Bolt is not packaged in Debian,
+PyPI or npm. With AUTODIAG_REAL_BOLT=/path/to/bolt the same lab runs an installed real Bolt
+instead (that is how tests/fixtures/bolt_answers were recorded: scripts/record_bolt_answers.py).
 
 - sshd on 127.0.0.1 and 127.0.0.2 (one port), its own host key, pubkey login of the user
   running the tests only, no PAM, no passwords;
 - a Bolt project (bolt-project.yaml, inventory.yaml, modules/diagnostics = this repo's
-  module) whose inventory names one target per way a run can end:
+  module, modules/labtasks = small tasks of tests/fixtures/bolt_lab_modules) whose inventory
+  names one target per way a run can end:
   web01 (reachable), down01 (nothing listens), badkey01 (a key the server refuses),
-  newhost01 (127.0.0.2: a host key Bolt has never seen), tarpit01 (accepts TCP, never speaks);
-- `bin/bolt`: real Bolt with HOME set to the lab (its ~/.ssh/known_hosts holds 127.0.0.1's key);
-  `bin/bolt-garbled`: real Bolt whose stdout an admin's wrapper cuts short (malformed output).
+  newhost01 (127.0.0.2: a host key Bolt has never seen), tarpit01 (accepts TCP, never speaks;
+  connect-timeout 600), silent01 (the same, connect-timeout 2);
+- `bin/bolt`: the Bolt CLI with HOME set to the lab (its ~/.ssh/known_hosts holds 127.0.0.1's key);
+  `bin/bolt-garbled`: the same whose stdout an admin's wrapper cuts short (malformed output).
 """
 import getpass
 import os
 import shutil
 import signal
 import socket
+import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,7 +33,7 @@ from typing import Optional
 from net_helpers import unused_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REAL_BOLT = os.path.join(ROOT, ".var", "bolt", "bin", "bolt")
+LAB_MODULES = os.path.join(ROOT, "tests", "fixtures", "bolt_lab_modules")
 SSHD = "/usr/sbin/sshd"
 
 _lab = None  # type: Optional[BoltLab]
@@ -36,9 +45,11 @@ def _keygen(path: str) -> None:
 
 
 class BoltLab:
-    def __init__(self):
-        if not os.access(REAL_BOLT, os.X_OK):
-            raise RuntimeError("Bolt is not set up: run scripts/bootstrap.sh (it unpacks third_party/bolt)")
+    def __init__(self, real_bolt: Optional[str] = None):
+        real_bolt = real_bolt or os.environ.get("AUTODIAG_REAL_BOLT") or None
+        if real_bolt and not os.access(real_bolt, os.X_OK):
+            raise RuntimeError("AUTODIAG_REAL_BOLT=%s is not an executable" % real_bolt)
+        self.real = bool(real_bolt)
         self.dir = tempfile.mkdtemp(prefix="autodiag-bolt-lab-")
         os.chmod(self.dir, 0o755)
         d = self.dir
@@ -72,13 +83,19 @@ class BoltLab:
         self.project = os.path.join(d, "project")
         os.makedirs(os.path.join(self.project, "modules"))
         os.symlink(os.path.join(ROOT, "puppet", "diagnostics"), os.path.join(self.project, "modules", "diagnostics"))
+        os.symlink(os.path.join(LAB_MODULES, "labtasks"), os.path.join(self.project, "modules", "labtasks"))
         with open(os.path.join(self.project, "bolt-project.yaml"), "w") as f:
             f.write("name: autodiag\nmodulepath: [modules]\nanalytics: false\n")
         with open(os.path.join(self.project, "inventory.yaml"), "w") as f:
             f.write(self.inventory())
         bindir = os.path.join(d, "bin")
         os.makedirs(bindir)
-        self.bolt = self._script(bindir, "bolt", 'HOME=%s exec %s "$@"\n' % (home, REAL_BOLT))
+        if real_bolt:
+            run = "exec %s" % shlex.quote(real_bolt)
+        else:  # the stand-in, with this interpreter and this checkout's code
+            run = "PYTHONPATH=%s exec %s -m sentry_autodiag.localorch.bolt_standin" % (
+                shlex.quote(os.path.join(ROOT, "src")), shlex.quote(sys.executable))
+        self.bolt = self._script(bindir, "bolt", 'HOME=%s %s "$@"\n' % (shlex.quote(home), run))
         self.garbled_bolt = self._script(bindir, "bolt-garbled", '"%s" "$@" | head -c 120\n' % self.bolt)
         self.state_dir = os.path.join(d, "state")
         self.app_log_dir = os.path.join(d, "log")
@@ -95,7 +112,8 @@ class BoltLab:
                 "  - name: badkey01\n    uri: 127.0.0.1\n    config: {ssh: {private-key: %s/stranger}}\n"
                 "  - {name: newhost01, uri: 127.0.0.2}\n"
                 "  - name: tarpit01\n    uri: '127.0.0.1:%d'\n    config: {ssh: {connect-timeout: 600}}\n"
-                % (user, key, self.port, self.closed_port, self.dir, self.tarpit_port))
+                "  - name: silent01\n    uri: '127.0.0.1:%d'\n    config: {ssh: {connect-timeout: 2}}\n"
+                % (user, key, self.port, self.closed_port, self.dir, self.tarpit_port, self.tarpit_port))
 
     @staticmethod
     def _script(bindir: str, name: str, body: str) -> str:
