@@ -4,6 +4,7 @@ tests/fixtures/bolt_answers/<case>.json (argv, exit code, stdout, stderr), run i
 lab (tests/bolt_lab.py: loopback OpenSSH, the lab's Bolt project).
 
     python3 scripts/record_bolt_answers.py /path/to/real/bolt
+    python3 scripts/record_bolt_answers.py --standin /tmp/dir   # the stand-in's answers, to compare
 
 Lab paths, ports, the user, temporary directory names and times are replaced by
 placeholders (see tests/fixtures/bolt_answers/README.md) so recordings compare across runs.
@@ -47,6 +48,10 @@ CASES = {
                           json.dumps({"message": "x", "count": "three"})] + RUN,
     "params_unknown": ["task", "run", "labtasks::echo", "--targets", "web01", "--params",
                        json.dumps({"message": "x", "colour": "red"})] + RUN,
+    "params_pattern": ["task", "run", "diagnostics::collect", "--targets", "web01", "--params",
+                       json.dumps({"log_path": "relative/app.log"})] + RUN,
+    "params_two_wrong": ["task", "run", "diagnostics::collect", "--targets", "web01", "--params",
+                         json.dumps({"allowed_log_dirs": ["rel"], "max_bytes": "big", "since": None})] + RUN,
     "params_missing": ["task", "run", "labtasks::echo", "--targets", "web01", "--params", "{}"] + RUN,
     "params_not_json": ["task", "run", "labtasks::echo", "--targets", "web01", "--params", "{not json"] + RUN,
     "command_ok": ["command", "run", "true", "--targets", "web01"] + RUN,
@@ -77,12 +82,12 @@ def normaliser(the_lab, deploy):
     return norm
 
 
-def main(real_bolt):
+def main(real_bolt, out=OUT):
     import shutil
     import tempfile
     from bolt_lab import BoltLab
 
-    the_lab = BoltLab(real_bolt=real_bolt)
+    the_lab = BoltLab(real_bolt=real_bolt)  # None: the stand-in (to compare it by hand)
     deploy = tempfile.mkdtemp(prefix="autodiag-bolt-deploy-")
     shutil.copytree(os.path.join(ROOT, "deploy", "bolt"), os.path.join(deploy, "p"))
     deploy = os.path.join(deploy, "p")
@@ -95,7 +100,7 @@ def main(real_bolt):
                               stderr=subprocess.PIPE, timeout=60)
         answer = {"case": name, "argv": ["bolt"] + [norm(a) for a in argv], "exit_code": done.returncode,
                   "stdout": norm(done.stdout.decode()), "stderr": norm(done.stderr.decode())}
-        with open(os.path.join(OUT, name + ".json"), "w") as f:
+        with open(os.path.join(out, name + ".json"), "w") as f:
             json.dump(answer, f, indent=1, ensure_ascii=False)
             f.write("\n")
         return name, done.returncode
@@ -110,6 +115,7 @@ def main(real_bolt):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    main(os.path.abspath(sys.argv[1]))
+    main(None if sys.argv[1] == "--standin" else os.path.abspath(sys.argv[1]),
+         *(sys.argv[2:] and [os.path.abspath(sys.argv[2])]))
