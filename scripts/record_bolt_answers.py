@@ -82,15 +82,8 @@ def normaliser(the_lab, deploy):
     return norm
 
 
-def main(real_bolt, out=OUT):
-    import shutil
-    import tempfile
-    from bolt_lab import BoltLab
-
-    the_lab = BoltLab(real_bolt=real_bolt)  # None: the stand-in (to compare it by hand)
-    deploy = tempfile.mkdtemp(prefix="autodiag-bolt-deploy-")
-    shutil.copytree(os.path.join(ROOT, "deploy", "bolt"), os.path.join(deploy, "p"))
-    deploy = os.path.join(deploy, "p")
+def answers(the_lab, deploy, out=None, cases=CASES):
+    """Runs the lab's Bolt CLI for each case; {case: answer}, also written to out/<case>.json."""
     norm = normaliser(the_lab, deploy)
 
     def record(item):
@@ -100,15 +93,34 @@ def main(real_bolt, out=OUT):
                               stderr=subprocess.PIPE, timeout=60)
         answer = {"case": name, "argv": ["bolt"] + [norm(a) for a in argv], "exit_code": done.returncode,
                   "stdout": norm(done.stdout.decode()), "stderr": norm(done.stderr.decode())}
-        with open(os.path.join(out, name + ".json"), "w") as f:
-            json.dump(answer, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        return name, done.returncode
+        if out:
+            with open(os.path.join(out, name + ".json"), "w") as f:
+                json.dump(answer, f, indent=1, ensure_ascii=False)
+                f.write("\n")
+        return name, answer
 
+    with ThreadPoolExecutor(4) as pool:
+        return dict(pool.map(record, sorted(cases.items())))
+
+
+def deploy_copy():
+    """A copy of deploy/bolt (the README's example project) in a temporary directory."""
+    import shutil
+    import tempfile
+    deploy = os.path.join(tempfile.mkdtemp(prefix="autodiag-bolt-deploy-"), "p")
+    shutil.copytree(os.path.join(ROOT, "deploy", "bolt"), deploy)
+    return deploy
+
+
+def main(real_bolt, out=OUT):
+    import shutil
+    from bolt_lab import BoltLab
+
+    the_lab = BoltLab(real_bolt=real_bolt)  # None: the stand-in (to compare it by hand)
+    deploy = deploy_copy()
     try:
-        with ThreadPoolExecutor(4) as pool:
-            for name, rc in pool.map(record, sorted(CASES.items())):
-                print("%-24s exit %d" % (name, rc))
+        for name, answer in sorted(answers(the_lab, deploy, out).items()):
+            print("%-24s exit %d" % (name, answer["exit_code"]))
     finally:
         the_lab.close()
         shutil.rmtree(os.path.dirname(deploy), ignore_errors=True)

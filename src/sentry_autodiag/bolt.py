@@ -316,7 +316,7 @@ def error_for(err: Dict[str, Any]) -> BoltError:
     details = err.get("details") if isinstance(err.get("details"), dict) else {}
     if kind == "bolt/unknown-task":
         return BoltError(msg, kind, details, headline="task not found in the Bolt project", hint=UNKNOWN_TASK_HINT)
-    if kind == "bolt/pal-error" and "expects" in msg and "parameter" in msg:
+    if kind == "bolt/pal-error" and "parameter" in msg:  # "expects ... parameter", "has no parameter named"
         return BoltError(msg, kind, details, headline="task parameters refused", hint=PARAMS_HINT)
     if kind.startswith("bolt/") and ("inventory" in kind or "inventory" in msg.lower()):
         return BoltError(msg, kind, details, headline="Bolt inventory error",
