@@ -8,9 +8,9 @@ bootstrap:
 
 # The Puppet task's own tests (bash on fake nodes; each run mostly waits out the task's 1 s
 # sample, so they run 4 at a time) need neither Sentry nor Python 3.8.
-# The Bolt runner's tests (real Bolt over a loopback sshd, no Sentry) run with them.
+# The Bolt runner's tests (the Bolt stand-in over a loopback sshd, no Sentry) run with them.
 TASK_TESTS = tests/test_findings_scenarios.py tests/test_findings_task.py tests/test_collect_task.py \
-	tests/test_bolt_runner.py
+	tests/test_bolt_runner.py tests/test_bolt_answers.py
 
 # The gateway's unit tests in its own venv (Python 3.11, no Sentry), the task's tests, then
 # everything else inside Sentry 23.7.1 (Python 3.8), including the gateway's processes end to end.

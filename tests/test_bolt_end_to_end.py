@@ -1,6 +1,7 @@
 """The plugin with the Bolt runner, end to end inside a real Sentry 23.7.1: Sentry's pipeline,
-the plugin's Celery tasks, real Bolt 4.0.0 running the real collect.sh over a real OpenSSH
-server on loopback (tests/bolt_lab.py); no PE orchestrator anywhere."""
+the plugin's Celery tasks, the Bolt stand-in (Bolt 4.0.0's CLI and JSON, checked against real
+Bolt's recorded answers) running the real collect.sh over a real OpenSSH server on loopback
+(tests/bolt_lab.py); no PE orchestrator anywhere."""
 from sentry.plugins.base import plugins
 from sentry.testutils.cases import APITestCase, TestCase
 

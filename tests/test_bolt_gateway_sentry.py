@@ -1,6 +1,6 @@
 """The webhook gateway with the Bolt runner, end to end inside a real Sentry 23.7.1: Sentry's
-webhook, the gateway and its worker (own processes, Python 3.11), real Bolt 4.0.0 over a real
-OpenSSH server on loopback (tests/bolt_lab.py); the worker follows each Bolt run with
+webhook, the gateway and its worker (own processes, Python 3.11), the Bolt stand-in (Bolt 4.0.0's
+CLI and JSON) over a real OpenSSH server on loopback (tests/bolt_lab.py); the worker follows each Bolt run with
 scheduled poll steps, never waiting on Bolt."""
 from sentry.testutils.cases import TransactionTestCase
 

@@ -1,8 +1,9 @@
-"""The Bolt runner (sentry_autodiag.bolt) against real Bolt 4.0.0 over a real OpenSSH server
-(tests/bolt_lab.py): every way a run ends becomes the report or a note that says why.
+"""The Bolt runner (sentry_autodiag.bolt) against the Bolt lab (tests/bolt_lab.py): the Bolt
+stand-in, which answers as real Bolt 4.0.0 did (tests/test_bolt_answers.py), running the real
+task over a real OpenSSH server; every way a run ends becomes the report or a note that says why.
 
-The runs of one module start together (Bolt is a 1 s Ruby start-up each) and are followed
-the way the flow follows them: start → job → job_node, no worker waiting on Bolt."""
+The runs of one module start together and are followed the way the flow follows them:
+start → job → job_node, no worker waiting on Bolt."""
 import json
 import os
 import time
@@ -224,8 +225,9 @@ def test_check_says_what_fails():
     assert not ok and "does not exist" in text
 
 
-def test_the_deploy_example_project_is_valid_for_real_bolt(tmp_path):
-    """deploy/bolt (the README's example project) loads in Bolt without unknown-option warnings."""
+def test_the_deploy_example_project_is_valid_for_bolt(tmp_path):
+    """deploy/bolt (the README's example project) loads without unknown-option warnings (the
+    stand-in warns as Bolt does; real Bolt 4.0.0's answer is recorded: inventory_show_deploy)."""
     import shutil
     import subprocess
 
@@ -239,6 +241,12 @@ def test_the_deploy_example_project_is_valid_for_real_bolt(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["targets"] == ["db01.example.com", "web01.example.com"]
     assert b"nknown option" not in done.stderr and b"Warning" not in done.stderr, done.stderr
+    # a misspelt option is said (so the check above can fail)
+    bad = project / "inventory.example.yaml"
+    bad.write_text(bad.read_text().replace("host-key-check:", "host-key-chek:"))
+    done = subprocess.run([lab().bolt, "inventory", "show", "--project", str(project), "--inventoryfile", str(bad),
+                           "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert b"Unknown option 'host-key-chek'" in done.stderr, done.stderr
 
 
 def test_the_flows_own_deadline_note_names_bolt():
