@@ -56,6 +56,7 @@ GROUP_KEYS = {"name", "targets", "groups", "config", "vars", "facts", "features"
 AUTH_WARNING = "\x1b[33mall authorization methods failed (tried none, publickey)\x1b[0m\n\x1b[0m"
 
 _children = []  # type: List[subprocess.Popen]
+_dirs = []  # type: List[str]  # local control directories, removed when the stand-in is ended
 
 
 class BoltError(Exception):
@@ -440,6 +441,7 @@ class Connection:
             key = key if not isinstance(key, dict) else key.get("key-data")
             self.options += ["-o", "IdentitiesOnly=yes", "-i", os.path.expanduser(str(key))]
         self.dir = tempfile.mkdtemp(prefix="bolt-standin-")
+        _dirs.append(self.dir)
         self.control = os.path.join(self.dir, "c")
         self.master = None  # type: Optional[subprocess.Popen]
 
@@ -799,9 +801,12 @@ def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
 
 def _terminate(signum, _frame) -> None:
     """Ends the SSH children with the stand-in, as ending Bolt ends its sessions."""
+    import shutil
     for child in _children:
         if child.poll() is None:
             child.kill()
+    for path in _dirs:
+        shutil.rmtree(path, ignore_errors=True)
     os._exit(128 + signum)
 
 
