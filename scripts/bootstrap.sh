@@ -102,6 +102,9 @@ quiet_new_services() {
             prometheus|prometheus-node-exporter)
                 say "disabling the $pkg service Debian started (the tests run their own on loopback)"
                 systemctl disable --now "$pkg" >/dev/null 2>&1 || true ;;
+            openssh-server)
+                say "disabling the ssh service Debian started (the Bolt tests run their own sshd on loopback)"
+                systemctl disable --now ssh >/dev/null 2>&1 || true ;;
         esac
     done
 }
@@ -142,6 +145,9 @@ start_postgres() {
 
 INSTALLED_NOW=()
 apt_install redis-server shellcheck strace prometheus prometheus-node-exporter
+# Puppet (puppet module install); OpenSSH: the Bolt runner's tests run the Bolt stand-in over
+# their own loopback sshd with Debian's ssh/scp (Bolt itself is not packaged in Debian).
+apt_install puppet openssh-server openssh-client
 quiet_new_services
 # For the browser test only: when it cannot be installed that test says so and skips.
 if ! apt_install chromium chromium-driver fonts-noto-color-emoji 2>/dev/null; then

@@ -1,5 +1,6 @@
 """"Test Plugin" in plain words, for both front ends: can the orchestrator be reached over
-verified TLS, does it accept the token, is the task deployed in the environment?"""
+verified TLS, does it accept the token, is the task deployed in the environment? With the
+Bolt runner: does Bolt run, does its project hold the task, can it reach the test node?"""
 from typing import NamedTuple
 
 from . import orchestrator
@@ -28,7 +29,19 @@ def _internal_hint() -> str:
     return "What to do: %s" % HINTS["internal"]
 
 
+def check_bolt(settings: Settings) -> CheckResult:
+    """The Bolt runner's check (bolt.check): binary and version, task in the project, test node."""
+    from . import bolt
+
+    if not settings.configured:
+        return CheckResult(False, "Not configured yet: save the Bolt project directory first.")
+    ok, message = bolt.check(settings.bolt_binary, settings.bolt_project, settings.task, settings.bolt_test_node)
+    return CheckResult(ok, ("Test passed: " if ok else "Test failed: ") + message)
+
+
 def check_orchestrator(settings: Settings) -> CheckResult:
+    if settings.runner == "bolt":
+        return check_bolt(settings)
     if not settings.configured:
         return CheckResult(False, "Not configured yet: save the orchestrator URL, the RBAC token and the CA "
                                   "certificate first.")

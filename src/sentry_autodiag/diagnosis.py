@@ -5,6 +5,7 @@ reason there is none and what the admin can do about it.
 """
 from typing import Optional
 
+from . import bolt
 from . import orchestrator as oc
 from .report import NoteContext, md_text, render_failure, render_report
 from .report import render_remediation, render_remediation_guard
@@ -139,6 +140,8 @@ RETRYABLE_NOTES = {
 
 
 def note_for_error(ctx: NoteContext, exc: oc.OrchestratorError, attempts: int = 1) -> str:
+    if isinstance(exc, bolt.BoltError):  # the Bolt runner's failures carry their own headline and hint
+        return render_failure(ctx, exc.headline, exc.message, exc.hint)
     if exc.retryable:
         headline, message = RETRYABLE_NOTES.get(exc.reason, RETRYABLE_NOTES["unreachable"])
         return render_failure(
@@ -178,6 +181,9 @@ def note_for_node(ctx: NoteContext, node: oc.NodeResult, known: Optional[bool] =
     tells "unknown to PE" (False) from "agent down" (True); None means PE could not say.
     """
     ctx = ctx._replace(state=node.state, duration=node.duration)
+    failure = bolt.connect_failure(node)  # Bolt could not reach the node over SSH (or its transport)
+    if failure:
+        return render_failure(ctx._replace(state=None), *failure)
     if is_not_connected(node):
         msg = str(node.error["msg"])
         if known is False:
@@ -198,7 +204,8 @@ def note_for_timeout(ctx: NoteContext, timeout: int, stopped: bool) -> str:
     return render_failure(
         ctx, "timed out",
         "The job did not finish within the job timeout of %d seconds; %s." % (
-            timeout, "it was stopped through the orchestrator" if stopped else "stopping it failed too"),
+            timeout, ("its Bolt process was ended" if str(ctx.job or "").startswith(bolt.JOB_PREFIX) else
+                      "it was stopped through the orchestrator") if stopped else "stopping it failed too"),
         "Raise the Job timeout in the plugin settings if the task legitimately needs longer, or check the node.")
 
 

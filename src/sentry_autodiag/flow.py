@@ -19,7 +19,7 @@ import random
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import diagnosis, promsnapshot, remediation, routing, shared
+from . import bolt, diagnosis, promsnapshot, remediation, routing, shared
 from . import orchestrator as oc
 from .report import NoteContext
 from .settings import Settings
@@ -142,6 +142,8 @@ class Flow:
 
     @staticmethod
     def client(settings: Settings) -> oc.OrchestratorClient:
+        if settings.runner == "bolt":  # the same interface over `bolt task run` (bolt.py)
+            return bolt.client_for(settings)  # type: ignore[return-value]
         return oc.OrchestratorClient(settings.url, settings.token, settings.ca_cert,
                                      puppetdb_url=settings.puppetdb_url or None,
                                      connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)

@@ -53,14 +53,19 @@ class AutoDiagPlugin(NotificationPlugin):
     # --- settings form ---------------------------------------------------------------
 
     def is_configured(self, project, **kwargs):
+        if self.get_option("runner", project) == "bolt":
+            return bool(self.get_option("bolt_project", project))
         return all(self.get_option(name, project) for name in ("url", "token", "ca_cert"))
 
     def get_config(self, project, user=None, initial=None, add_additional_fields=False, **kwargs):
         fields = []
+        # the runner being saved (Sentry passes the submitted form as `initial`), else the saved one
+        runner = (initial or {}).get("runner") or self.get_option("runner", project)
         for field in settings_mod.FIELDS:
+            required = settings_mod.is_required(field, {"runner": runner})
             config = {
                 "name": field.name, "label": field.label, "type": field.type, "help": field.help,
-                "required": field.required, "validators": [self._validator(field.name)],
+                "required": required, "validators": [self._validator(field.name)],
             }
             if field.default not in (None, ""):
                 config["default"] = field.default
@@ -71,17 +76,27 @@ class AutoDiagPlugin(NotificationPlugin):
             if field.type == "secret":
                 saved = bool(self.get_option(field.name, project))
                 # A saved token is never sent to the browser; an empty submission keeps it.
-                config.update(has_saved_value=saved, prefix="", required=field.required and not saved)
+                config.update(has_saved_value=saved, prefix="", required=required and not saved)
                 if saved:
                     config["help"] = "A %s is saved. Only enter a new one to replace it. %s" % (
                         "token" if "token" in field.name else "value", field.help)
             fields.append(config)
         return fields
 
+    def validate_config_field(self, project, name, value, actor=None):
+        """An empty orchestrator field passes here: whether it was required (PE runner) or not
+        (Bolt runner) Sentry's endpoint already decided from the submitted runner (get_config's
+        `initial`); Sentry's own re-check here would only see the saved runner."""
+        if name in settings_mod.PE_FIELDS and not str(value or "").strip():
+            return self.get_option(name, project) if name == "token" else ""
+        return super().validate_config_field(project, name, value, actor=actor)
+
     @staticmethod
     def _validator(name):
         # Sentry has already replaced an empty secret by the saved one before validators run.
         def validate(value, project=None, actor=None):
+            if name in settings_mod.PE_FIELDS and not str(value or "").strip():
+                return ""  # left empty with the Bolt runner (with PE, Sentry refuses it as required first)
             try:
                 return settings_mod.clean_field(name, value)
             except ValueError as exc:

@@ -94,7 +94,9 @@ def _cut(text: str, limit: int) -> (str, bool):
 
 def _header(ctx: NoteContext, status: str) -> List[str]:
     facts = ["task %s" % md_code(ctx.task), "Puppet environment %s" % md_code(ctx.environment)]
-    if ctx.job:
+    if ctx.job and str(ctx.job).startswith("bolt-"):  # the Bolt runner (bolt.py): no PE, no environment
+        facts[1:] = ["Bolt run %s" % md_code(ctx.job)]
+    elif ctx.job:
         facts.append("PE job %s" % md_code(ctx.job))
     if ctx.duration is not None:
         facts.append("ran %.1f s" % ctx.duration)

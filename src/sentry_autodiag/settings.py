@@ -185,6 +185,39 @@ def _bool(value):
     return str(value).strip().lower() in ("1", "true", "on", "yes")
 
 
+RUNNERS = ["pe", "bolt"]
+PE_FIELDS = ("url", "token", "ca_cert")   # required only with the PE runner
+DEFAULT_BOLT_BINARY = "/opt/puppetlabs/bin/bolt"
+
+
+def _runner(value):
+    value = _text(value).strip().lower() or "pe"
+    if value not in RUNNERS:
+        raise ValueError("Choose pe (the Puppet Enterprise orchestrator) or bolt (Puppet Bolt / OpenBolt).")
+    return value
+
+
+def _abs_path(what, default=""):
+    def clean(value):
+        value = _text(value).strip() or default
+        if value and (not value.startswith("/") or len(value) > 1024 or any(ord(c) < 32 for c in value)):
+            raise ValueError("%s must be an absolute path on the worker host." % what)
+        return value.rstrip("/") or value
+    return clean
+
+
+def _bolt_target(value):
+    value = _text(value).strip()
+    if value and not re.match(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,252}\Z", value):
+        raise ValueError("A test node is one plain target name of the Bolt inventory (letters, digits, . _ -).")
+    return value
+
+
+def is_required(field: "Field", values: Dict[str, Any]) -> bool:
+    """A field's `required`, except that the Bolt runner needs no orchestrator URL, token or CA."""
+    return field.required and not (field.name in PE_FIELDS and str(values.get("runner") or "").strip() == "bolt")
+
+
 class Field(NamedTuple):
     name: str
     label: str
@@ -330,6 +363,27 @@ FIELDS += [
           "is combined with the PQL scope constraint above, never a replacement.",
           default="diagnostics::collect", clean=_tasks),
 ]
+FIELDS += [
+    Field("runner", "Task runner", "choice",
+          "How the task reaches the node: pe = the Puppet Enterprise orchestrator API (URL, token and CA above); "
+          "bolt = Puppet Bolt or OpenBolt on the worker host, over SSH with the inventory and keys of the Bolt "
+          "project below (open-source Puppet, OpenVox).", default="pe", clean=_runner,
+          choices=[["pe", "pe: Puppet Enterprise orchestrator"], ["bolt", "bolt: Puppet Bolt / OpenBolt"]]),
+    Field("bolt_binary", "Bolt binary", "text",
+          "Bolt runner: absolute path of the bolt command on the worker host.",
+          default=DEFAULT_BOLT_BINARY, clean=_abs_path("The Bolt binary", DEFAULT_BOLT_BINARY)),
+    Field("bolt_project", "Bolt project directory", "text",
+          "Bolt runner: the Bolt project (bolt-project.yaml, inventory.yaml, modules/diagnostics) on the worker "
+          "host. Inventory, transport and credentials stay there, never in these settings.",
+          default="", placeholder="/etc/sentry-autodiag/bolt", clean=_abs_path("The Bolt project directory")),
+    Field("bolt_state_dir", "Bolt state directory", "text",
+          "Bolt runner: where running Bolt jobs write their output; every worker must see it. Empty: "
+          "~/.cache/sentry-autodiag/bolt of the workers' user.", default="",
+          clean=_abs_path("The Bolt state directory")),
+    Field("bolt_test_node", "Bolt test node", "text",
+          "Bolt runner: a target Test Plugin / sentry-autodiag check connects to (bolt command run true). "
+          "Empty: the connection is not tested.", default="", clean=_bolt_target),
+]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
 
@@ -369,9 +423,16 @@ class Settings(NamedTuple):
     remediation_max_per_project: int = 5
     rule_tasks: Tuple[str, ...] = ("diagnostics::collect",)
     share_max_age: int = 5
+    runner: str = "pe"
+    bolt_binary: str = DEFAULT_BOLT_BINARY
+    bolt_project: str = ""
+    bolt_state_dir: str = ""
+    bolt_test_node: str = ""
 
     @property
     def configured(self) -> bool:
+        if self.runner == "bolt":
+            return bool(self.bolt_project)
         return bool(self.url and self.token and self.ca_cert)
 
     def environment_allowed(self, name: Optional[str]) -> bool:
@@ -426,6 +487,7 @@ def check_together(values: Dict[str, Any]) -> None:
     if str(values.get("metrics_url") or "").startswith("http://") and any(
             values.get(k) for k in ("metrics_token", "metrics_user", "metrics_password")):
         raise ValueError("Prometheus URL: credentials are only sent over https; use an https URL or remove them.")
+    _check_runner(values)
     _check_pql_scope(values)
     _check_remediation(values)
     rules = values.get("routing_rules") or None
@@ -457,6 +519,20 @@ def _check_pql_scope(values: Dict[str, Any]) -> None:
                                  "the token's role, or clear the constraint." % exc.message)
             if refusal:
                 raise ValueError("PQL scope constraint: PuppetDB refuses it: %s" % refusal[:800])
+
+
+def _check_runner(values: Dict[str, Any]) -> None:
+    """The Bolt runner needs its project; the PE-only features (PQL scope, remediation) need PE."""
+    if str(values.get("runner") or "pe") != "bolt":
+        return
+    if not values.get("bolt_project"):
+        raise ValueError("Bolt project directory: the Bolt runner needs the Bolt project on the worker host.")
+    if values.get("pql_scope"):
+        raise ValueError("PQL scope constraint: only the PE runner can use it (Bolt targets nodes by its "
+                         "inventory); clear it for the Bolt runner.")
+    if values.get("remediation_rules"):
+        raise ValueError("Remediation rules: they run through the PE orchestrator only; clear them for the "
+                         "Bolt runner.")
 
 
 def _check_remediation(values: Dict[str, Any]) -> None:

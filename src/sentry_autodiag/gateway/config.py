@@ -359,7 +359,7 @@ class _Reader:
         for field in settings_mod.FIELDS:
             value = self.indirect(values, field.name, where, secret=field.name in SECRET_FIELDS)
             if value is None:
-                if field.required and require:
+                if settings_mod.is_required(field, values) and require:
                     name = URL_ALIAS if field.name == "url" else field.name
                     self.error(where + name, "required (%s)" % field.label)
                 continue
