@@ -16,7 +16,7 @@ def test_a_bolt_project_needs_no_orchestrator(config_dir, redis_url):
 
 
 @pytest.mark.parametrize("projects, key, words", [
-    ('checkout:\n  runner: pe\n', "projects.checkout.url", "required"),
+    ('checkout:\n  runner: pe\n', "projects.checkout.orchestrator_url", "required"),
     ('checkout:\n  runner: ansible\n  bolt_project: /b\n', "projects.checkout.runner", "Choose pe"),
     ('checkout:\n  runner: bolt\n  bolt_project: relative/dir\n', "projects.checkout.bolt_project", "absolute"),
     ('checkout:\n  runner: bolt\n  bolt_project: /b\n  bolt_test_node: "a,b"\n',
