@@ -307,6 +307,17 @@ FIELDS += [
     Field("remediation_max_per_project", "Remediation runs per project per hour", "number",
           "At most this many remediations (dry runs included) of this project in any hour (0-200; 0 = none).",
           default=5, clean=_int_between(0, 200, "Remediation runs per project")),
+    # issue 22: ask again (comment_command.py, history.py)
+    Field("comment_max_per_issue", "Requested diagnoses per issue per hour", "number",
+          "At most this many /autodiag comment requests per issue in any hour (0-20; 0 = the command is off).",
+          default=3, clean=_int_between(0, 20, "Requested diagnoses per issue")),
+    Field("comment_max_per_project", "Requested diagnoses per project per hour", "number",
+          "At most this many /autodiag comment requests per project in any hour (0-500; 0 = the command is off).",
+          default=20, clean=_int_between(0, 500, "Requested diagnoses per project")),
+    Field("rediagnose_after", "Diagnose again after (minutes)", "number",
+          "When an alert rule fires again for an issue (a regression, a repeated alert) whose last diagnosis is "
+          "older than this, it gets a new one (1-10080).",
+          default=60, clean=_int_between(1, 10080, "Diagnose again after")),
 ]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -345,6 +356,9 @@ class Settings(NamedTuple):
     remediation_token: str = ""
     remediation_max_per_node: int = 1
     remediation_max_per_project: int = 5
+    comment_max_per_issue: int = 3
+    comment_max_per_project: int = 20
+    rediagnose_after: int = 60
 
     @property
     def configured(self) -> bool:
