@@ -293,6 +293,8 @@ class Flow:
             except Exception:
                 logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
                 joined = Join("solo", diagnosis_id)
+            if joined.role != "lead" and joined.claim.startswith("%s:" % ref.id):
+                joined = Join("own", diagnosis_id)  # this issue's own earlier diagnosis: a regression leads anew
             if joined.role == "follow":
                 self.fe.incr("autodiag.issue.coalesced")
                 logger.info("autodiag.coalesced", extra={"group_id": ref.id, "leader": joined.claim})
