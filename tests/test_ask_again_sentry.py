@@ -200,5 +200,5 @@ class AskAgainGatewayTest(GatewaySentryCase, TransactionTestCase):
         time.sleep(2)
         assert len(self.gateway_notes(saved.group_id, 7)) == 7 and len(self.orch.jobs) == 3
         metrics = self.gw.metrics()
-        assert 'autodiag_webhooks_total{resource="comment",result="request-queued"} 3.0' in metrics
+        assert 'autodiag_webhooks_total{resource="comment",result="request-queued"} 4.0' in metrics
         assert 'autodiag_webhooks_total{resource="comment",result="no-command"}' in metrics
