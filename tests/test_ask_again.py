@@ -228,3 +228,19 @@ def test_a_refused_node_starts_no_job(world):
     assert not orch.jobs and len(fe.notes) == 4 and all("refused" in n for n in fe.notes.values())
     assert "limit of 3 requested diagnoses per issue" in fe.notes["7:comment-23:answer"]  # refusals count
     assert "node not allowed" in fe.notes["7:comment-20:answer"]
+
+
+def test_a_request_waiting_for_a_slot_is_answered_queued_then_started(world):
+    orch, fe = world
+    fe.config["max_running_jobs"] = 1
+    flow = Flow(fe, eager=False)
+    settings = fe.settings("checkout")
+    assert flow.storm(settings, "checkout").acquire("other:e", hold=60)  # another issue's job runs
+    ask(flow, fe, 30, "web01.example.com")
+    assert fe.notes == {"7:comment-30:queued": "**Puppet diagnostics** for `web01.example.com`: diagnosis queued; "
+                                               "it starts when a running one ends."} and not orch.jobs
+    flow.storm(settings, "checkout").release("other:e")
+    flow.drain("checkout")
+    fe.run_queued(flow, until=lambda: "7:comment-30" in fe.notes, max_sleep=0.5)
+    assert fe.notes["7:comment-30:answer"].endswith("diagnosis started, job `1`.")
+    assert fe.notes["7:comment-30"].startswith("**Requested** by Jane")

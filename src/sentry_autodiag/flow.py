@@ -315,6 +315,9 @@ class Flow:
                     logger.info("autodiag.storm.waiting", extra={"group_id": ref.id, "waiting": storm.waiting()})
                     if not self.eager:  # safety net if no finishing job drains the queue
                         self.fe.later("drain", {"project": project}, hold)
+                    if requested and not lead:
+                        self.fe.write_note(ref, diagnosis_id + ":queued", comment_command.accepted(node, None),
+                                           settings)
                     return
                 text = diagnosis.note_for_storm_limit(ctx, settings.max_running_jobs, settings.max_waiting)
                 return self._finish(ref, diagnosis_id, text, settings, "storm-limit", queued_at,
