@@ -244,3 +244,15 @@ def test_a_request_waiting_for_a_slot_is_answered_queued_then_started(world):
     fe.run_queued(flow, until=lambda: "7:comment-30" in fe.notes, max_sleep=0.5)
     assert fe.notes["7:comment-30:answer"].endswith("diagnosis started, job `1`.")
     assert fe.notes["7:comment-30"].startswith("**Requested** by Jane")
+
+
+def test_times_and_ages_in_a_message_are_no_changed_figures():
+    def one(message):
+        return history.digest({"findings": [{"severity": "warning", "code": "unit-failed", "message": message}],
+                               "sections": []})
+    before = one("api-cache.service failed 88 s before the event at 2026-12-05 09:27:48,549 (3 restarts)")
+    after = one("api-cache.service failed 90 s before the event at 2026-12-05 09:29:01,003 (3 restarts)")
+    assert history.changes(before, after) == []
+    more = one("api-cache.service failed 2 min before the event at 2026-12-05 09:29:01,003 (5 restarts)")
+    (line,) = history.changes(before, more)
+    assert line.endswith("\\(3 → 5\\)") and "`unit-failed`" in line

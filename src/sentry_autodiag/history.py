@@ -23,6 +23,9 @@ MAX_LINES = 30          # lines of the changes section (then "… n more")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# what changes with every run and is no figure of the node: times and "N s before the event"
+_CLOCK = re.compile(r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?(?:[.,]\d+)?Z?)?|\b\d\d:\d\d(?::\d\d)?(?:[.,]\d+)?"
+                    r"|\b\d+(?:\.\d+)?\s*(?:ms|s|min|h|d)\s+(?:before|after)\b")
 # df -P: Filesystem 1024-blocks Used Available Capacity Mounted-on (the mount may hold spaces)
 _DF_ROW = re.compile(r"^\S+\s+\d+\s+\d+\s+\d+\s+(\d{1,3})%\s+(/.*)$")
 _PUPPET = re.compile(r"^puppet:\s+last run (\S+) \([^)]*\), status (\S+), (\d+) of \S+ resources changed, (\d+) failed")
@@ -43,9 +46,10 @@ def digest(report: Any, at: Optional[str] = None) -> Optional[Dict[str, Any]]:
         if not isinstance(finding, dict):
             continue
         message = _short(finding.get("message"))
+        steady = _CLOCK.sub("T", message)
         findings.append({"code": _short(finding.get("code"), 40), "severity": _short(finding.get("severity"), 10),
-                         "key": _NUMBER.sub("#", message)[:MAX_TEXT],
-                         "figures": _NUMBER.findall(message)[:MAX_FIGURES], "message": message})
+                         "key": _NUMBER.sub("#", steady)[:MAX_TEXT],
+                         "figures": _NUMBER.findall(steady)[:MAX_FIGURES], "message": message})
     mounts: Dict[str, int] = {}
     puppet = packages = None
     for section in report.get("sections") if isinstance(report.get("sections"), list) else []:
@@ -100,9 +104,9 @@ def changes(before: Dict[str, Any], now: Dict[str, Any]) -> List[str]:
         moved = _severity_move(previous, finding)
         figures = _figure_move(previous, finding)
         if moved or figures:
-            lines.append("- %s %s %s%s" % ("🔺" if _rank(finding) > _rank(previous) else "🔻" if moved else "↔️",
-                                            md_code(finding.get("code"), 40), md_text(finding.get("message"), 200),
-                                            md_text(" (%s)" % "; ".join(x for x in (moved, figures) if x), 200)))
+            lines.append("- %s %s %s %s" % ("🔺" if _rank(finding) > _rank(previous) else "🔻" if moved else "↔️",
+                                             md_code(finding.get("code"), 40), md_text(finding.get("message"), 200),
+                                             md_text("(%s)" % "; ".join(x for x in (moved, figures) if x), 200)))
     for ident, finding in old.items():
         if ident not in new and ident not in matched_old:
             lines.append("- ✅ gone: %s %s %s" % (_icon(finding), md_code(finding.get("code"), 40),
