@@ -159,6 +159,32 @@ def features_shown(notes, remediation):
     ]
 
 
+def ask_again(session, group_id, var):
+    """Issue 22: a member comments `/autodiag`; the plugin answers and adds a second report
+    that opens with the changes since the first one."""
+    say("plugin path: a member comments '/autodiag' on issue %s (POST /api/0/issues/%s/comments/)"
+        % (group_id, group_id))
+    api(session, "POST", "/issues/%s/comments/" % group_id, json={"text": "/autodiag\nis the node healthy now?"})
+    deadline = time.time() + NOTE_TIMEOUT
+    while time.time() < deadline:
+        texts = [c["data"].get("text", "") for c in api(session, "GET", "/issues/%s/comments/" % group_id)]
+        second = [t for t in texts if t.startswith("**Requested** by")]
+        if second:
+            for answer in (t for t in texts if "diagnosis started, job" in t):
+                say("the plugin's answer: %s" % answer)
+            say("the second report starts with the changes since the first one:")
+            print("-" * 78)
+            print(second[0][:3000])
+            print("-" * 78)
+            with open(os.path.join(var, "note-ask-again.md"), "w") as fh:
+                fh.write(second[0])
+            return second[0]
+        print(".", end="", flush=True)
+        time.sleep(1)
+    raise SystemExit("[demo] no answer to /autodiag after %d s on issue %s; see %s/worker.log"
+                     % (NOTE_TIMEOUT, group_id, var))
+
+
 def main():
     var = os.environ["DEMO_VAR"]
     state = json.load(open(os.path.join(var, "state.json")))
@@ -239,9 +265,16 @@ def main():
     with open(os.path.join(var, "note-remediation.md"), "w") as fh:
         fh.write(remediation)
 
+    asked = ask_again(session, groups["plugin"], var)
+
     say("what the notes show:")
-    for feature, shown in features_shown(notes, remediation):
+    for feature, shown in features_shown(notes, remediation) + [
+            ("both notes open with the verdict line",
+             all(("Likely cause" in n or "Possible cause" in n or "looked healthy" in n) for n in notes.values())),
+            ("a '/autodiag' comment answered by a second note with its changes section",
+             "since the last diagnosis" in asked.lower() or "changes since" in asked.lower())]:
         say("  %s %s" % ("✓" if shown else "✗ MISSING:", feature))
+
     picture = render_note.write(var, dict(notes, remediation=remediation), groups, state)
     say("links that work on this demo instance (log in as %s / %s; loopback only):"
         % (state["email"], state["password"]))

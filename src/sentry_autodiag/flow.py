@@ -19,7 +19,7 @@ import random
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import bolt, diagnosis, promsnapshot, remediation, routing, shared
+from . import bolt, comment_command, diagnosis, history, promsnapshot, remediation, routing, shared
 from . import orchestrator as oc
 from .report import NoteContext
 from .settings import Settings
@@ -28,7 +28,7 @@ from .targeting import NodeRejected, scope_for
 
 logger = logging.getLogger("sentry_autodiag")
 
-ISSUE_CLAIM_TTL = 24 * 3600    # one diagnosis per issue per day
+ISSUE_CLAIM_TTL = 24 * 3600    # the longest an issue's claim is kept (settings.rediagnose_after decides)
 JOB_RECORD_TTL = 3 * 3600
 DEADLINE_GRACE = 30.0          # seconds past the job timeout before the flow stops the job itself
 CONNECT_TIMEOUT = 5.0
@@ -39,7 +39,7 @@ NODE_STILL_RUNNING = frozenset({"new", "ready", "running", "stopping"})
 EAGER_RETRY_SLEEP = 0.2        # eager (test) mode: a start retry waits at most this long in place
 METRICS_GRACE = 5.0            # seconds past the snapshot's budget before the note gives up waiting for it
 
-STEPS = ("start", "poll", "drain", "share", "remediate")
+STEPS = ("start", "poll", "drain", "share", "remediate", "request")
 REMEDIATION_JOB_TIMEOUT = 420  # seconds PE gives a remediation job (restart_service: up to 300 s + settle)
 REMEDIATION_WAIT = 90.0        # how long the remediate step follows its job before the note says "still running"
 REMEDIATION_POLL = 1.0
@@ -110,18 +110,19 @@ class Flow:
     def _key(self, *parts) -> str:
         return ":".join([self.fe.namespace] + [str(p) for p in parts])
 
-    def claim_issue(self, issue_id: Any, event_id: str) -> bool:
-        """True for the first event of an issue (per day), and again for that same event (a
-        redelivered step); other events of the issue start no more diagnoses."""
-        key = self._key("issue", issue_id)
+    def claim_issue(self, issue_id: Any, event_id: str, interval: float = ISSUE_CLAIM_TTL) -> bool:
+        """True for the first event of an issue, again for that same event (a redelivered
+        step), and for a later event once the last diagnosis is `interval` seconds old (a
+        regression, a repeated alert); other events of the issue start no more diagnoses."""
         try:
-            client = self.fe.redis()
-            if client.set(key, event_id, nx=True, ex=ISSUE_CLAIM_TTL):
-                return True
-            return _text(client.get(key)) == event_id
+            return bool(self.fe.redis().eval(_CLAIM, 1, self._key("issue", issue_id), event_id, time.time(),
+                                              int(interval), max(ISSUE_CLAIM_TTL, int(interval))))
         except Exception:
             logger.warning("autodiag.redis-unavailable", exc_info=True)
             return True
+
+    def history(self) -> history.History:
+        return history.History(self.fe.redis(), self._key("history"))
 
     def _remember_job(self, diagnosis_id: str, job: str) -> None:
         try:
@@ -160,11 +161,13 @@ class Flow:
 
     def _finish(self, issue: IssueRef, diagnosis_id: str, text: str, settings: Settings, outcome: str,
                 queued_at: Optional[float] = None, lead: bool = True,
-                remedy: Optional[Dict[str, Any]] = None, snapshot: Optional[Dict[str, Any]] = None) -> None:
+                remedy: Optional[Dict[str, Any]] = None, snapshot: Optional[Dict[str, Any]] = None,
+                head: str = "") -> None:
         """The leader's end: its own note, the same note for every follower, then the next
         waiting leader gets the freed slot. `remedy`: the remediate step's arguments, when
-        remediation rules held for the event (followers never remediate)."""
-        self._note(issue, diagnosis_id, text, settings, outcome, queued_at)
+        remediation rules held for the event (followers never remediate). `head` opens this
+        issue's own note only (who asked, the changes since its last diagnosis)."""
+        self._note(issue, diagnosis_id, head + text, settings, outcome, queued_at)
         if remedy:
             self.fe.later("remediate", remedy)
         if outcome.startswith("error-") or outcome in ("timeout", "storm-limit"):
@@ -260,7 +263,8 @@ class Flow:
     def start(self, project: Any, issue: Any, event_id: str, node: Optional[str] = None,
               rejection: Optional[Dict[str, str]] = None, since: Optional[str] = None, attempt: int = 1,
               queued_at: Optional[float] = None, lead: bool = False, route: Optional[Dict[str, Any]] = None,
-              overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None) -> None:
+              overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None,
+              requested: Optional[Dict[str, str]] = None) -> None:
         """Joins or leads the node's diagnosis, waits for a slot, starts the PE job.
 
         `lead` is set once this issue is the node's leader (retries, waiting-queue restarts);
@@ -271,10 +275,11 @@ class Flow:
         if ref is None:
             return  # the issue was deleted meanwhile
         diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
-        if attempt == 1 and not lead and not self.claim_issue(ref.id, event_id):
+        settings = self._settings(project, overrides)
+        if attempt == 1 and not lead and not requested and not self.claim_issue(
+                ref.id, event_id, settings.rediagnose_after * 60):
             logger.info("autodiag.skipped.already-diagnosed", extra={"group_id": ref.id, "event_id": event_id})
             return
-        settings = self._settings(project, overrides)
         if rejection:
             self.fe.incr("autodiag.node.rejected", tags={"reason": rejection["code"]})
             ctx = _context(settings, "(none)", route=route)
@@ -289,8 +294,10 @@ class Flow:
             step["overrides"] = overrides
         if remedy:
             step["remedy"] = remedy
+        if requested:  # a /autodiag comment: a fresh job of its own, never another issue's shared one
+            step["requested"] = requested
 
-        if not lead:
+        if not lead and not requested:
             try:
                 joined = self.storm(settings, project).join(_coalescing_key(node, route, overrides), diagnosis_id, {
                     "group_id": ref.id, "event_id": event_id, "queued_at": queued_at, "since": since, "node": node,
@@ -298,6 +305,8 @@ class Flow:
             except Exception:
                 logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
                 joined = Join("solo", diagnosis_id)
+            if joined.role != "lead" and joined.claim.startswith("%s:" % ref.id):
+                joined = Join("own", diagnosis_id)  # this issue's own earlier diagnosis: a regression leads anew
             if joined.role == "follow":
                 self.fe.incr("autodiag.issue.coalesced")
                 logger.info("autodiag.coalesced", extra={"group_id": ref.id, "leader": joined.claim})
@@ -319,9 +328,13 @@ class Flow:
                     logger.info("autodiag.storm.waiting", extra={"group_id": ref.id, "waiting": storm.waiting()})
                     if not self.eager:  # safety net if no finishing job drains the queue
                         self.fe.later("drain", {"project": project}, hold)
+                    if requested and not lead:
+                        self.fe.write_note(ref, diagnosis_id + ":queued", comment_command.accepted(node, None),
+                                           settings)
                     return
                 text = diagnosis.note_for_storm_limit(ctx, settings.max_running_jobs, settings.max_waiting)
-                return self._finish(ref, diagnosis_id, text, settings, "storm-limit", queued_at)
+                return self._finish(ref, diagnosis_id, text, settings, "storm-limit", queued_at,
+                                    head=_asked(requested))
         except Exception:
             logger.warning("autodiag.storm.redis-unavailable", exc_info=True)
         return self._start_job(ref, settings, ctx, diagnosis_id, step, attempt, lead=True)
@@ -350,17 +363,18 @@ class Flow:
                         time.sleep(min(delay, EAGER_RETRY_SLEEP))  # test mode: keep the suite fast, order intact
                     return self.fe.later("start", dict(step, attempt=attempt + 1, lead=lead), delay)
                 return self._finish(ref, diagnosis_id, diagnosis.note_for_error(ctx, exc, attempts=attempt),
-                                    settings, "error-" + exc.reason, queued_at, lead)
+                                    settings, "error-" + exc.reason, queued_at, lead, head=_asked(step))
             except NodeRejected as exc:
                 return self._finish(ref, diagnosis_id, diagnosis.note_for_rejection(ctx, exc), settings,
-                                    "rejected", queued_at, lead)
+                                    "rejected", queued_at, lead, head=_asked(step))
             except Exception as exc:  # never a diagnosis without a note: the error in words
                 logger.exception("autodiag.internal-error", extra={"group_id": ref.id, "step": "start"})
                 return self._finish(ref, diagnosis_id, diagnosis.note_for_unexpected(ctx, exc), settings,
-                                    "error-internal", queued_at, lead)
+                                    "error-internal", queued_at, lead, head=_asked(step))
             self._remember_job(diagnosis_id, job)
             self.fe.incr("autodiag.job.started")
             self._start_snapshot(settings, diagnosis_id, node, since)
+            self._started(ref, diagnosis_id, node, job, step, settings)
         logger.info("autodiag.job.started", extra={"group_id": ref.id, "job": job, "node": node})
         now = time.time()
         poll = dict(project=step["project"], issue=step["issue"], event_id=step["event_id"], node=node, job=job,
@@ -372,6 +386,8 @@ class Flow:
             poll["overrides"] = step["overrides"]
         if step.get("remedy"):
             poll["remedy"] = step["remedy"]
+        if step.get("requested"):
+            poll["requested"] = step["requested"]
         if self.eager:
             return self.poll(**poll)
         self.fe.later("poll", poll, poll["interval"])
@@ -380,7 +396,7 @@ class Flow:
              deadline: float, interval: Optional[float], failures: int = 0, polls: int = 0,
              queued_at: Optional[float] = None, lead: bool = True, route: Optional[Dict[str, Any]] = None,
              overrides: Optional[Dict[str, Any]] = None, remedy: Optional[List[Dict[str, Any]]] = None,
-             settle: int = 0) -> None:
+             settle: int = 0, requested: Optional[Dict[str, str]] = None) -> None:
         """One look at the job; writes the notes when it is done, else schedules the next look.
 
         `settle` counts the looks taken because the job was done while our node's own item
@@ -396,8 +412,9 @@ class Flow:
             after = dict(project=project, issue=issue, event_id=event_id, node=node, remedy=remedy, outcome=outcome,
                          findings=remediation.carried_findings(result.report if result else None),
                          **({"overrides": overrides} if overrides else {})) if remedy else None
+            head = _asked(requested) + self._changes(ref, node, result)
             return self._finish(ref, diagnosis_id, text, settings, outcome, queued_at, lead, after,
-                                snapshot=shared.snapshot_of(result.report if result else None))
+                                snapshot=shared.snapshot_of(result.report if result else None), head=head)
 
         while True:
             if self.eager and interval:
@@ -457,7 +474,7 @@ class Flow:
         step = {k: at[k] for k in ("project", "issue", "event_id", "node", "job", "started", "deadline", "interval",
                                    "failures", "polls", "queued_at", "lead")}
         step.update({k: at[k] for k in ("route",) if at[k] is not None})
-        step.update({k: at[k] for k in ("overrides", "remedy", "settle") if at[k]})
+        step.update({k: at[k] for k in ("overrides", "remedy", "settle", "requested") if at[k]})
         return step
 
     def _settings(self, project: Any, overrides: Optional[Dict[str, Any]]) -> Settings:
@@ -587,6 +604,79 @@ class Flow:
         return oc.OrchestratorClient(settings.url, settings.remediation_token, settings.ca_cert,
                                      connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
+    # --- ask again (issue 22): /autodiag comments, the changes since the last diagnosis ------
+
+    def request(self, project: Any, issue: Any, comment_id: str, node: Optional[str] = None,
+                usage: Optional[str] = None, actor: str = "", at: str = "") -> None:
+        """A `/autodiag` comment (comment_command): limits, the node, an answer note, then a
+        fresh diagnosis through `start` with the routing rule and alert-rule settings of the
+        issue's last diagnosis. Only the checked certname of the comment reaches PE."""
+        ref = self.fe.issue(project, issue)
+        if ref is None:
+            return
+        settings = self.fe.settings(project)
+        event_id = "comment-%s" % comment_command.clean_comment_id(comment_id)
+        diagnosis_id = diagnosis.diagnosis_id(ref.id, event_id)
+        per_issue, per_project = settings.comment_max_per_issue, settings.comment_max_per_project
+
+        def answer(text: str, outcome: str) -> None:
+            self.fe.write_note(ref, diagnosis_id + ":answer", text, settings)
+            self.fe.incr("autodiag.request", tags={"outcome": outcome})
+            logger.info("autodiag.request", extra={"group_id": ref.id, "outcome": outcome})
+
+        if not per_issue or not per_project:
+            return answer(comment_command.refused_off(), "off")
+        try:
+            last = self.history().last(ref.id) or {}
+            limit = comment_command.RateLimit(self.fe.redis(), self._key("asked")).take(
+                project, ref.id, diagnosis_id, per_issue, per_project)
+        except Exception:  # no limits without Redis: refuse rather than run unlimited jobs
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+            return answer(comment_command.refused_node(NodeRejected(
+                "redis", "The request could not be counted (Redis unavailable); try again later.")), "redis")
+        if limit:
+            return answer(comment_command.refused_limit(limit, per_issue, per_project), "limit-" + limit)
+        try:
+            certname = comment_command.resolve_node(comment_command.Command(node, usage), last.get("node"), settings)
+            if node is not None:
+                with self.client(settings) as client:
+                    if client.node_known(certname) is False:
+                        raise NodeRejected("unknown", "PuppetDB holds no active node named %s." % certname)
+        except NodeRejected as exc:
+            return answer(comment_command.refused_node(exc), "refused-" + exc.code)
+        route = last.get("route") if isinstance(last.get("route"), dict) else None
+        overrides = last.get("overrides") if isinstance(last.get("overrides"), dict) else None
+        self.start(project, issue, event_id, node=certname, queued_at=time.time(), route=route, overrides=overrides,
+                   requested={"by": comment_command.actor_name(actor), "at": str(at)[:40]})
+
+    def _started(self, ref: IssueRef, diagnosis_id: str, node: str, job: str, step: Dict[str, Any],
+                 settings: Settings) -> None:
+        """A job started: the issue's last diagnosis (for a bare /autodiag) and, for a request,
+        the answer that names the job."""
+        try:
+            record = {"node": node, "at": time.time()}
+            record.update({k: step[k] for k in ("route", "overrides") if step.get(k)})
+            self.history().remember_last(ref.id, record)
+            if step.get("requested"):  # a regression alert within the interval is no new diagnosis
+                self.claim_issue(ref.id, step["event_id"], 0)
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+        if step.get("requested"):
+            self.fe.write_note(ref, diagnosis_id + ":answer", comment_command.accepted(node, job), settings)
+
+    def _changes(self, ref: IssueRef, node: str, result: Optional[oc.NodeResult]) -> str:
+        """The changes section against this issue's previous report of the node (empty for the
+        first one); the new report's digest replaces the previous one."""
+        now = history.digest(result.report) if result is not None else None
+        if now is None:
+            return ""
+        try:
+            before = self.history().swap(ref.id, node, now)
+        except Exception:
+            logger.warning("autodiag.redis-unavailable", exc_info=True)
+            return ""
+        return history.render(before, now) if before else ""
+
     def run(self, step: str, kwargs: Dict[str, Any]) -> None:
         """Runs one step by name (what a front end's queue task calls)."""
         if step not in STEPS:
@@ -620,6 +710,32 @@ def _coalescing_key(node: str, route: Optional[Dict[str, Any]],
     if route is None:
         return node
     return "%s#rule-%s" % (node, routing.ref_label(route))
+
+
+def _asked(requested: Optional[Dict[str, Any]]) -> str:
+    """The line naming who asked for a requested diagnosis ("" for an alert's); takes the
+    `requested` value or a step holding it."""
+    if requested and "requested" in requested:
+        requested = requested["requested"]
+    if not requested or "by" not in requested:
+        return ""
+    return comment_command.requested_line(requested.get("by", ""), requested.get("at", ""))
+
+
+# KEYS: the issue's claim. ARGV: event id, now, interval s, ttl s. 1 = this event may diagnose.
+# The value is "<event id> <time>"; an older value without a time counts as old.
+_CLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local sep = string.find(current, ' ', 1, true)
+  local event = sep and string.sub(current, 1, sep - 1) or current
+  local at = sep and tonumber(string.sub(current, sep + 1)) or 0
+  if event == ARGV[1] then return 1 end
+  if tonumber(ARGV[2]) - at < tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[4])
+return 1
+"""
 
 
 class _LookAgain(Exception):

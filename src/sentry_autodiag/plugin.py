@@ -14,6 +14,7 @@ from sentry.plugins.bases.notify import NotificationPlugin
 import sentry_autodiag
 from sentry_autodiag import checks, intake, settings as settings_mod
 from sentry_autodiag.sentry_glue import event_facts, load_settings
+from sentry_autodiag import plugin_comments  # noqa: F401 (connects the /autodiag comment signal)
 
 logger = logging.getLogger("sentry_autodiag")
 

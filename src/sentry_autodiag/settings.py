@@ -362,6 +362,17 @@ FIELDS += [
           "a rule naming another task gets a note and no job. The form can only narrow: its PQL scope "
           "is combined with the PQL scope constraint above, never a replacement.",
           default="diagnostics::collect", clean=_tasks),
+    # issue 22: ask again (comment_command.py, history.py)
+    Field("comment_max_per_issue", "Requested diagnoses per issue per hour", "number",
+          "At most this many /autodiag comment requests per issue in any hour (0-20; 0 = the command is off).",
+          default=3, clean=_int_between(0, 20, "Requested diagnoses per issue")),
+    Field("comment_max_per_project", "Requested diagnoses per project per hour", "number",
+          "At most this many /autodiag comment requests per project in any hour (0-500; 0 = the command is off).",
+          default=20, clean=_int_between(0, 500, "Requested diagnoses per project")),
+    Field("rediagnose_after", "Diagnose again after (minutes)", "number",
+          "When an alert rule fires again for an issue (a regression, a repeated alert) whose last diagnosis is "
+          "older than this, it gets a new one (1-10080).",
+          default=60, clean=_int_between(1, 10080, "Diagnose again after")),
 ]
 FIELDS += [
     Field("runner", "Task runner", "choice",
@@ -428,6 +439,9 @@ class Settings(NamedTuple):
     bolt_project: str = ""
     bolt_state_dir: str = ""
     bolt_test_node: str = ""
+    comment_max_per_issue: int = 3
+    comment_max_per_project: int = 20
+    rediagnose_after: int = 60
 
     @property
     def configured(self) -> bool:

@@ -21,7 +21,7 @@ QUEUE = "autodiag"
 
 def _schedule(step: str, kwargs: Dict[str, Any], countdown: float = 0) -> None:
     task = {"start": start_diagnosis, "poll": poll_job, "drain": drain_waiting, "share": share_note,
-            "remediate": remediate}[step]
+            "remediate": remediate, "request": request_diagnosis}[step]
     task.apply_async(kwargs=as_task_kwargs(kwargs), countdown=countdown, queue=QUEUE)
 
 
@@ -65,3 +65,10 @@ def share_note(self, **kwargs) -> None:
 def remediate(self, **kwargs) -> None:
     """A diagnosed issue's remediation decision: guards, the job, one audit note (flow.remediate)."""
     _flow(self).run("remediate", kwargs)
+
+
+@instrumented_task(name="sentry_autodiag.tasks.request_diagnosis", queue=QUEUE, bind=True,
+                   soft_time_limit=60, time_limit=75, acks_late=True)
+def request_diagnosis(self, **kwargs) -> None:
+    """A /autodiag comment: limits, the node, the answer, a fresh diagnosis (flow.request)."""
+    _flow(self).run("request", kwargs)

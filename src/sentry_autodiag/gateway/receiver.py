@@ -25,6 +25,7 @@ logger = logging.getLogger("sentry_autodiag.gateway")
 
 ALERT_RESOURCE = "event_alert"
 INSTALLATIONS_KEY = "autodiag-gw:installations"   # read by catchup
+COMMENT_RESOURCE = "comment"   # comment.created: the /autodiag command (the integration subscribes to Comment)
 # Sentry-Hook-Resource values Sentry sends (SentryAppResourceType, 23.7.1 … 26.x); any other
 # value is counted as "other", so unsigned requests cannot add metric series without bound.
 KNOWN_RESOURCES = frozenset({"event_alert", "installation", "issue", "error", "comment", "metric_alert", "seer",
@@ -132,6 +133,8 @@ class Receiver:
                           "too-large")
         if not signature.verify(body, signature_header, self.config.sentry.client_secrets):
             return Answer(401, {"error": "missing or wrong Sentry-Hook-Signature"}, "bad-signature")
+        if resource == COMMENT_RESOURCE:
+            return self._comment(body)
         if resource != ALERT_RESOURCE:
             return Answer(200, {"status": "ignored",
                                 "reason": "resource %s is not used" % (_printable(resource, 40) or "none")},
@@ -219,6 +222,40 @@ class Receiver:
         if not claimed:
             return Answer(200, dict(ids, status="duplicate"), "duplicate")
         return Answer(202, dict(ids, status="queued", node=start["node"]), "queued")
+
+    def _comment(self, body: bytes) -> Answer:
+        """A signed comment webhook: a `/autodiag` request is claimed once per comment and queued
+        as the flow's `request` step (limits, node checks and PE run in the worker)."""
+        try:
+            request = webhook.parse_comment(read_json(body))
+        except (BodyError, webhook.WebhookError) as exc:
+            return Answer(400, {"error": str(exc)}, "bad-body")
+        except Exception as exc:  # a bug of the parser: still the body's doing, never a 5xx
+            logger.exception("autodiag.webhook.unreadable: parse_comment failed on a signed body")
+            return Answer(400, {"error": "the comment could not be read (%s)" % type(exc).__name__}, "bad-body")
+        if request is None:
+            return Answer(200, {"status": "ignored", "reason": "no /autodiag command"}, "no-command")
+        ids = {"issue_id": request.issue_id, "comment_id": request.comment_id, "project": request.project}
+        settings = self.config.settings_for(request.project)
+        if settings is None or not settings.configured:
+            return Answer(200, dict(ids, status="ignored", reason="project not configured"), "not-configured")
+        claim = "autodiag-gw:comment:%s" % request.comment_id
+        step = {"project": request.project, "issue": request.issue_id, "comment_id": request.comment_id,
+                "node": request.node, "usage": request.usage, "actor": request.actor, "at": request.at}
+        try:
+            if not self.redis.set(claim, "1", nx=True, ex=24 * 3600):
+                return Answer(200, dict(ids, status="duplicate"), "duplicate")
+        except Exception as exc:
+            return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
+        try:
+            self.publish("request", step)
+        except Exception as exc:
+            try:
+                self.redis.delete(claim)
+            except Exception:
+                logger.warning("autodiag.webhook.unclaim-failed", exc_info=True)
+            return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
+        return Answer(202, dict(ids, status="queued"), "request-queued")
 
     def handle_rule_settings(self, signature_header: Optional[str], body: bytes) -> Answer:
         """Sentry's check of an alert rule's form when the rule is saved: 200, or 400 with a

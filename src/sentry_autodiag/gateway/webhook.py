@@ -154,3 +154,51 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# --- comment webhooks (resource `comment`): the /autodiag command --------------------------
+
+class CommentRequest(NamedTuple):
+    issue_id: str
+    comment_id: str
+    project: str                 # the project slug
+    actor: str                   # who commented, as Sentry names them (bounded, untrusted)
+    at: str                      # ISO-8601 UTC
+    node: Optional[str]          # the raw word after /autodiag (untrusted), None: the node diagnosed before
+    usage: Optional[str]
+
+
+def parse_comment(payload: Any) -> Optional[CommentRequest]:
+    """A `comment.created` body → the /autodiag request it makes, or None when it asks
+    nothing (another action, a comment by an integration, no command on the first line).
+    Shape (23.7.1 build_comment_webhook): `{"action": "created", "actor": {"type": "user",
+    "id", "name"}, "data": {"comment_id", "issue_id", "project_slug", "timestamp",
+    "comment"}}`. Raises WebhookError for a body that is not that shape."""
+    from .. import comment_command
+
+    if not isinstance(payload, dict):
+        raise WebhookError("the body is not a JSON object (it is %s)" % _kind(payload))
+    if payload.get("action") != "created":
+        return None  # comment.updated / deleted: an edit asks nothing
+    actor = payload.get("actor")
+    if not isinstance(actor, dict) or actor.get("type") != "user":
+        return None  # the integration's own notes (actor type "application") and Sentry's
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise WebhookError("data is missing or not an object (it is %s)" % _kind(data))
+    command = comment_command.parse(data.get("comment"))
+    if command is None:
+        return None
+    issue_id = data.get("issue_id")
+    if isinstance(issue_id, int) and not isinstance(issue_id, bool):
+        issue_id = str(issue_id) if 0 < issue_id < MAX_ISSUE_ID else None
+    if not isinstance(issue_id, str) or not ISSUE_ID.match(issue_id):
+        raise WebhookError("data.issue_id is missing or not a numeric id")
+    comment_id = comment_command.clean_comment_id(data.get("comment_id"))
+    if comment_id is None:
+        raise WebhookError("data.comment_id is missing or not a numeric id")
+    project = data.get("project_slug")
+    if not isinstance(project, str) or not SLUG.match(project):
+        raise WebhookError("data.project_slug is missing or not a project slug")
+    return CommentRequest(issue_id, comment_id, project, comment_command.actor_name(_line(actor.get("name"))),
+                          iso_utc(data.get("timestamp")) or "", command.node, command.usage)
