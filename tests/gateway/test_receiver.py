@@ -214,3 +214,31 @@ def test_a_hop_not_yet_due_requeues_itself_with_its_due_time(receiver, redis_url
         json.loads(__import__("base64").b64decode(json.loads(raw)["body"]))[0]
         for raw in redis_py.Redis.from_url(redis_url).lrange(QUEUE, 0, -1)]
     assert (step, kwargs, attempt) == ("poll", {"issue": "9"}, 3) and abs(requeued_due - due) < 1
+
+
+def comment_created(comment_id=901, text="/autodiag web02.example.com"):
+    return {"action": "created", "installation": {"uuid": "inst-1"},
+            "actor": {"type": "user", "id": 1, "name": "Ana On-Call"},
+            "data": {"comment_id": comment_id, "issue_id": "77", "project_slug": "checkout",
+                     "timestamp": "2026-11-21T03:20:00Z", "comment": text}}
+
+
+def test_a_comment_request_is_claimed_and_queued_in_one_script(receiver, redis_url):
+    """The /autodiag comment takes the alert's atomic accept: one queued `request` step per
+    comment, a resend truthfully a duplicate; a comment without the command queues nothing."""
+    answer = post(receiver, comment_created(), resource="comment")
+    assert answer.status == 202 and answer.body["status"] == "queued", answer.body
+    ((step, kwargs),) = queued(redis_url)
+    assert step == "request" and kwargs["issue"] == "77" and kwargs["node"] == "web02.example.com"
+    again = post(receiver, comment_created(), resource="comment")
+    assert again.status == 200 and again.body["status"] == "duplicate"
+    assert len(queued(redis_url)) == 1
+    plain = post(receiver, comment_created(comment_id=902, text="looks like the cache again"), resource="comment")
+    assert plain.status == 200 and plain.body["status"] == "ignored" and len(queued(redis_url)) == 1
+
+
+def test_a_comment_request_with_redis_down_is_a_503_that_claims_nothing(config_dir):
+    dead = "redis://127.0.0.1:%d/0" % unused_port()
+    receiver, _ = make_receiver(write_config(config_dir, dead))
+    answer = post(receiver, comment_created(), resource="comment")
+    assert answer.status == 503 and "queue unavailable" in answer.body["error"]

@@ -242,19 +242,12 @@ class Receiver:
         claim = "autodiag-gw:comment:%s" % request.comment_id
         step = {"project": request.project, "issue": request.issue_id, "comment_id": request.comment_id,
                 "node": request.node, "usage": request.usage, "actor": request.actor, "at": request.at}
-        try:
-            if not self.redis.set(claim, "1", nx=True, ex=24 * 3600):
-                return Answer(200, dict(ids, status="duplicate"), "duplicate")
+        try:  # the same one-script accept as an alert: the claim and the queued step, or neither
+            claimed = self.accept(claim, 24 * 3600, "request", step)
         except Exception as exc:
             return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
-        try:
-            self.publish("request", step)
-        except Exception as exc:
-            try:
-                self.redis.delete(claim)
-            except Exception:
-                logger.warning("autodiag.webhook.unclaim-failed", exc_info=True)
-            return Answer(503, dict(ids, error="queue unavailable: %s" % type(exc).__name__), "queue-unavailable")
+        if not claimed:
+            return Answer(200, dict(ids, status="duplicate"), "duplicate")
         return Answer(202, dict(ids, status="queued"), "request-queued")
 
     def handle_rule_settings(self, signature_header: Optional[str], body: bytes) -> Answer:
