@@ -30,9 +30,9 @@ setup(
     license="Apache-2.0",
     url="https://github.com/sentry-autodiag/sentry-autodiag",
     package_dir={"": "src"},
-    # The local orchestrator is a development double of PE (the tests and the demo run it):
-    # it stays out of the wheel and the sdist; an editable install still imports it from src/.
-    packages=find_packages("src", exclude=["sentry_autodiag.localorch", "sentry_autodiag.localorch.*"]),
+    # The local orchestrator, a development double of PE and Bolt that the tests and the demo
+    # run, lives in devtools/ (package `localorch`): never in the wheel or the sdist.
+    packages=find_packages("src"),
     include_package_data=True,
     python_requires=">=3.8",
     install_requires=["requests>=2.25"],

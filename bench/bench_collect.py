@@ -7,7 +7,7 @@ import os
 import statistics
 import time
 
-from sentry_autodiag.localorch import taskrunner
+from localorch import taskrunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, ".var", "bench")

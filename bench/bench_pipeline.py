@@ -13,7 +13,7 @@ from sentry.plugins.base import Notification, plugins
 from sentry.testutils.cases import TestCase
 from sentry.types.activity import ActivityType
 
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from sentry_harness import create_new_issue_rule, python_error_event, send_event
 
 NODES = ["web%02d.example.com" % i for i in range(1, 6)]

@@ -15,7 +15,7 @@ from sentry.plugins.base import plugins
 from sentry.testutils.cases import TransactionTestCase
 from sentry.types.activity import ActivityType
 
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from sentry_autodiag.plugin import AutoDiagPlugin
 from sentry_harness import create_new_issue_rule, python_error_event, send_event
 

@@ -219,8 +219,8 @@ if ! alive orchestrator; then
         node=()
     fi
     # DEMO ONLY: the node's systemd is a stand-in (this machine runs none), see node-bin/systemctl
-    start_service orchestrator env PATH="$ROOT/demo/autodiag_demo/node-bin:$PATH" \
-        "${node[@]}" "$PY" -m sentry_autodiag.localorch --port "$ORCH_PORT" --nodes "$NODES" \
+    start_service orchestrator env PATH="$ROOT/demo/autodiag_demo/node-bin:$PATH" PYTHONPATH="$ROOT/devtools" \
+        "${node[@]}" "$PY" -m localorch --port "$ORCH_PORT" --nodes "$NODES" \
         --token-file "$VAR/orch-token" --ca-out "$VAR/orch-ca.pem" --ready-file "$VAR/orch-ready"
     wait_port "$ORCH_PORT" "the local orchestrator" 30
 fi

@@ -41,8 +41,8 @@ mv "$STAGE/sdist/$sdist" "$OUT/"
     || { cat "$STAGE/wheel.log" >&2; die "wheel failed"; }
 wheel="$OUT/sentry_autodiag-$version-py3-none-any.whl"
 [ -f "$wheel" ] || die "expected $wheel"
-if "$PY" -m zipfile -l "$wheel" | grep -q 'sentry_autodiag/localorch/'; then
-    die "the wheel contains the local orchestrator (sentry_autodiag/localorch)"
+if "$PY" -m zipfile -l "$wheel" | grep -q 'localorch/'; then
+    die "the wheel contains the local orchestrator (devtools/localorch)"
 fi
 
 module_archive() { # puppet/<dir>: <author>-<name>-<version>.tar.gz, top directory of the same name

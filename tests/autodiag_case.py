@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sentry.plugins.base import plugins
 
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from sentry_autodiag.sentry_glue import autodiag_notes
 from sentry_harness import create_new_issue_rule
 

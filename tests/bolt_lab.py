@@ -1,7 +1,7 @@
 """A Bolt lab for the Bolt runner's tests: a Bolt CLI over a real OpenSSH server from Debian,
 on loopback, started once per test session.
 
-The Bolt CLI is the Bolt stand-in (sentry_autodiag.localorch.bolt_standin: Bolt 4.0.0's CLI
+The Bolt CLI is the Bolt stand-in (localorch.bolt_standin: Bolt 4.0.0's CLI
 and JSON, running the real task over real ssh/scp), because Bolt is not packaged in Debian,
 PyPI or npm. With AUTODIAG_REAL_BOLT=/path/to/bolt the same lab runs an installed real Bolt
 instead (that is how tests/fixtures/bolt_answers were recorded: scripts/record_bolt_answers.py).
@@ -93,8 +93,8 @@ class BoltLab:
         if real_bolt:
             run = "exec %s" % shlex.quote(real_bolt)
         else:  # the stand-in, with this interpreter and this checkout's code
-            run = "PYTHONPATH=%s exec %s -m sentry_autodiag.localorch.bolt_standin" % (
-                shlex.quote(os.path.join(ROOT, "src")), shlex.quote(sys.executable))
+            run = "PYTHONPATH=%s exec %s -m localorch.bolt_standin" % (
+                shlex.quote(os.path.join(ROOT, "src") + ":" + os.path.join(ROOT, "devtools")), shlex.quote(sys.executable))
         self.bolt = self._script(bindir, "bolt", 'HOME=%s %s "$@"\n' % (shlex.quote(home), run))
         self.garbled_bolt = self._script(bindir, "bolt-garbled", '"%s" "$@" | head -c 120\n' % self.bolt)
         self.state_dir = os.path.join(d, "state")

@@ -12,7 +12,7 @@ from sentry.types.activity import ActivityType
 from autodiag_case import NODES
 from gateway_harness import GatewayProcesses, RedisServer, _wait
 from http_proxy import Proxy
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 
 NOTE_TIMEOUT = 90
 

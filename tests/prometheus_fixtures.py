@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from net_helpers import unused_port
-from sentry_autodiag.localorch import pki
+from localorch import pki
 
 NODE = "web01.example.com"
 NODE_INSTANCE = NODE + ":9100"

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional
 
-from sentry_autodiag.localorch import taskrunner
+from localorch import taskrunner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from flow_frontend import QueueFrontEnd
 from sentry_autodiag import comment_command as cc, history, settings as settings_mod
 from sentry_autodiag.flow import Flow
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from sentry_autodiag.targeting import CERTNAME_CHARS, DEFAULT_NODE_PATTERN, NodeRejected, certname_for
 
 from autodiag_case import NODES, app_log, modules_dir  # noqa: F401 (fixtures)

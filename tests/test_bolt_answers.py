@@ -1,6 +1,6 @@
 """Real Bolt 4.0.0's recorded answers (tests/fixtures/bolt_answers) against (a) the product's
 parser and check (sentry_autodiag.bolt) and (b) the Bolt stand-in the other Bolt tests run
-(sentry_autodiag.localorch.bolt_standin), which must answer every case as real Bolt did.
+(localorch.bolt_standin), which must answer every case as real Bolt did.
 
 Bolt is not packaged in Debian, PyPI or npm, so it was run once to record these; the
 recordings are data, not Bolt's code (see the fixtures' README)."""

@@ -18,7 +18,7 @@ import requests
 
 from sentry_autodiag import settings as settings_mod
 from net_helpers import unused_port
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VAR = os.path.join(ROOT, ".var")

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from sentry_autodiag.localorch import puppet_types, taskrunner
+from localorch import puppet_types, taskrunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = os.path.join(ROOT, "puppet")

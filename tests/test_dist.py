@@ -139,9 +139,9 @@ def test_wheel_installs_into_a_clean_venv(dist, tmp_path):
     for command in ("gateway", "worker", "check"):
         assert command in proc.stdout
     python = str(venv / "bin" / "python")
-    proc = subprocess.run([python, "-c", "import sentry_autodiag.localorch"], capture_output=True, text=True,
+    proc = subprocess.run([python, "-c", "import localorch"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
-    assert proc.returncode != 0 and "No module named 'sentry_autodiag.localorch'" in proc.stderr
+    assert proc.returncode != 0 and "No module named 'localorch'" in proc.stderr
     # The product's own use of the Puppet type checker works without the local orchestrator,
     # and so does the gateway's config reader.
     code = ("from sentry_autodiag import settings; from sentry_autodiag.gateway import config; "

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from sentry_autodiag.localorch import taskrunner
+from localorch import taskrunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = os.path.join(ROOT, "puppet")
@@ -95,7 +95,7 @@ def test_helpers_are_found_through_installdir_only_when_not_beside_the_script(tm
         env2 = dict(env, **({"PT__installdir": MODULES} if how == "env" else {}))
         proc = subprocess.run([str(alone / "collect.sh")], input=stdin, capture_output=True, env=env2, timeout=60)
         assert proc.returncode == 0, proc.stdout[:300]
-        assert json.loads(proc.stdout)["version"] == "0.2.0"
+        assert json.loads(proc.stdout)["version"] == "0.3.0"
 
 
 # --- findings --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from flow_frontend import QueueFrontEnd
 from sentry_autodiag import flow as flow_mod
 from sentry_autodiag.flow import Flow
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE = "web01.example.com"

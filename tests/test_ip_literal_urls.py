@@ -10,7 +10,7 @@ from sentry.testutils.cases import APITestCase, TestCase
 
 from autodiag_case import NODES, AutoDiagCase, app_log, modules_dir  # noqa: F401 (fixtures)
 from sentry_autodiag import orchestrator as oc
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from sentry_harness import python_error_event, send_event
 
 
@@ -77,7 +77,7 @@ def test_an_ip_address_missing_from_the_certificate_is_refused(modules_dir, host
 
 
 def test_an_ip_address_on_the_certificate_verifies_against_the_ca_only(modules_dir):  # noqa: F811
-    from sentry_autodiag.localorch import pki
+    from localorch import pki
 
     with LocalOrchestrator(nodes=NODES, modules_dir=modules_dir) as server:
         with oc.OrchestratorClient(ip_url(server.url), server.token, server.ca_pem) as client:

@@ -18,7 +18,7 @@ from flow_frontend import QueueFrontEnd
 from net_helpers import unused_port
 from sentry_autodiag import flow, promsnapshot
 from sentry_autodiag.flow import Flow
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE = "web01.example.com"

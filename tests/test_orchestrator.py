@@ -10,8 +10,10 @@ import pytest
 
 from net_helpers import unused_port
 from sentry_autodiag import orchestrator as oc
-from sentry_autodiag.localorch.server import LocalOrchestrator
-from sentry_autodiag.localorch import pki
+from localorch.server import LocalOrchestrator
+from localorch import pki
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE_MODULES = os.path.join(HERE, "modules")
@@ -405,10 +407,11 @@ def test_cli_starts_and_stops_cleanly(tmp_path):
     import sys
 
     ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-m", "sentry_autodiag.localorch", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "localorch", "--port", "0",
                              "--nodes", "web01.example.com", "--token-file", str(tmp_path / "token"),
                              "--ca-out", str(tmp_path / "ca.pem"), "--ready-file", str(ready)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "devtools")))
     try:
         deadline = time.monotonic() + 20
         while not ready.exists() and time.monotonic() < deadline:

@@ -6,7 +6,7 @@ import pytest
 
 from sentry_autodiag import checks, settings
 from sentry_autodiag import orchestrator as oc
-from sentry_autodiag.localorch import pki
+from localorch import pki
 from recorded_pe import RecordedPE
 
 TASK_INFO = {"id": "https://pe.example.com:8143/orchestrator/v1/tasks/diagnostics/collect", "name": "diagnostics::collect",

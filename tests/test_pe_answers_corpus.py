@@ -25,7 +25,7 @@ import pytest
 from sentry_autodiag import diagnosis
 from sentry_autodiag import orchestrator as oc
 from recorded_pe import RecordedPE
-from sentry_autodiag.localorch import pki
+from localorch import pki
 from sentry_autodiag.report import NoteContext
 
 ANSWERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "pe_answers")

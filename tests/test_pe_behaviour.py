@@ -8,8 +8,8 @@ import pytest
 
 from net_helpers import unused_port
 from sentry_autodiag import orchestrator as oc
-from sentry_autodiag.localorch import pki
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch import pki
+from localorch.server import LocalOrchestrator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE_MODULES = os.path.join(HERE, "modules")

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentry_autodiag import targeting
-from sentry_autodiag.localorch import puppetdb
+from localorch import puppetdb
 
 # Pieces include what PQL reads differently from a plain bracket count: quoted and bare field
 # names after a dot (which may hold brackets), match(...) fields, numbers with a fraction.

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from sentry_autodiag.localorch import taskrunner
+from localorch import taskrunner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE_MODULES = os.path.join(HERE, "modules")

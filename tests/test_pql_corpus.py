@@ -13,8 +13,8 @@ import pytest
 
 from net_helpers import unused_port
 from sentry_autodiag import settings, targeting
-from sentry_autodiag.localorch import puppetdb
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch import puppetdb
+from localorch.server import LocalOrchestrator
 
 VALID = [
     # facts and inventory

@@ -14,7 +14,7 @@ import pytest
 from net_helpers import unused_port
 from prometheus_fixtures import NODE, NODE_INSTANCE, real_prometheus  # noqa: F401 (fixture)
 from sentry_autodiag import promsnapshot as ps
-from sentry_autodiag.localorch import pki
+from localorch import pki
 from sentry_autodiag.report import NoteContext, metric_findings, render_metrics, render_report
 
 SPARK_CHARS = set(ps.SPARK + ps.EVENT_MARK + " ")

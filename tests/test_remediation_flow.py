@@ -12,7 +12,7 @@ import pytest
 from sentry_autodiag import flow as flow_mod, settings as settings_mod
 from sentry_autodiag.flow import Flow
 from flow_frontend import QueueFrontEnd
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from test_remediation_task import FakeNode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,7 @@ from sentry_autodiag import diagnosis, remediation, settings as settings_mod
 from sentry_autodiag import orchestrator as oc
 from sentry_autodiag.gateway import config as config_mod
 from sentry_autodiag.intake import EventFacts, decide
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESTART = {"service": "myapp", "allowed_services": ["myapp"]}

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from sentry_autodiag.localorch import taskrunner
+from localorch import taskrunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = os.path.join(ROOT, "puppet")

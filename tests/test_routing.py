@@ -10,7 +10,7 @@ import pytest
 from sentry_autodiag import intake, routing, settings as settings_mod
 from sentry_autodiag.flow import task_params
 from sentry_autodiag.intake import EventFacts
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,7 +5,7 @@ import pytest
 from sentry.plugins.base import plugins
 from sentry.testutils.cases import TestCase
 
-from sentry_autodiag.localorch import pki
+from localorch import pki
 from sentry_autodiag.sentry_glue import autodiag_notes
 from sentry_harness import create_new_issue_rule, python_error_event, send_event
 

@@ -1,3 +1,3 @@
 """sentry-autodiag: Puppet diagnostics attached to new Sentry issues."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -3,7 +3,7 @@ project of the file, against a local PE orchestrator (the test double) over HTTP
 import subprocess
 import sys
 
-from sentry_autodiag.localorch.server import LocalOrchestrator
+from localorch.server import LocalOrchestrator
 from conftest import write_config
 
 

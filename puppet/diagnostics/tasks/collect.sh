@@ -16,7 +16,7 @@ set -u
 export LC_ALL=C
 umask 077
 
-readonly TASK_VERSION="0.2.0"
+readonly TASK_VERSION="0.3.0"
 # Where /proc is read from; only the unit tests point it elsewhere (PE passes PT_* only).
 readonly PROC_ROOT="${DIAGNOSTICS_PROC_ROOT:-/proc}"
 readonly LIB_FILES=(json time input report sample host cpu memory io processes disk kernel fds net

@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Optional, Set
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..orchestrator import DONE_JOB_STATES, DONE_NODE_STATES
+from sentry_autodiag.orchestrator import DONE_JOB_STATES, DONE_NODE_STATES
 from . import pki, puppetdb, taskrunner
 
 DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "puppet"))

@@ -30,7 +30,7 @@ import time
 import uuid
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import puppet_types
+from sentry_autodiag import puppet_types
 
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024  # pxp-agent's max-message-size

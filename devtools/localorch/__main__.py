@@ -1,4 +1,4 @@
-"""`python -m sentry_autodiag.localorch`: run the local orchestrator from the command line.
+"""`python -m localorch`: run the local orchestrator from the command line.
 
 Prints the URL and writes the CA certificate and the token to files, then serves until
 interrupted (SIGINT/SIGTERM), stopping cleanly.

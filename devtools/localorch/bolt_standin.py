@@ -21,7 +21,7 @@ mkdir -m 700 /tmp/<uuid>; the metadata's `files` and the task uploaded under it
 on stdin per input_method; stdout parsed as Bolt does (a JSON object is the value, anything
 else `{"_output": ...}`; a non-zero exit adds a puppetlabs.tasks/task-error); rm -rf.
 
-Run as `python -m sentry_autodiag.localorch.bolt_standin ...` (tests/bolt_lab.py writes a
+Run as `python -m localorch.bolt_standin ...` (tests/bolt_lab.py writes a
 `bolt` wrapper script for it). Python 3.8, PyYAML; no Sentry imports.
 """
 import ctypes
