@@ -20,7 +20,7 @@ import requests
 
 PORT = int(os.environ.get("AUTODIAG_PUPPETDB_PORT") or 8080)
 DEFAULT_URL = os.environ.get("AUTODIAG_PUPPETDB_URL") or "http://127.0.0.1:%d" % PORT
-SCRIPT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "scripts", "puppetdb.sh"))
+SCRIPT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "puppetdb.sh"))
 PRODUCER = "localorch"
 Facts = Dict[str, Any]
 

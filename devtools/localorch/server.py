@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sentry_autodiag.orchestrator import DONE_JOB_STATES, DONE_NODE_STATES
 from . import pki, puppetdb, taskrunner
 
-DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "puppet"))
+DEFAULT_MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "puppet"))
 API = "/orchestrator/v1"
 PDB_QUERY = "/pdb/query/v4"
 TASK_BODY_KEYS = {"environment", "task", "params", "scope", "description", "noop", "timeout", "userdata",
