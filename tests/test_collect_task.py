@@ -10,7 +10,8 @@ import tempfile
 
 import pytest
 
-from localorch import puppet_types, taskrunner
+from localorch import taskrunner
+from sentry_autodiag import puppet_types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = os.path.join(ROOT, "puppet")
