@@ -62,7 +62,7 @@ if [ -n "$DIAG_APP_CGROUP" ]; then
     if [ -f "$DIAG_APP_LOG" ]; then sleep 60 3<"$DIAG_APP_LOG" & else sleep 60 & fi
     echo $! >"$DIAG_APP_PIDFILE"
     mount --bind "$DIAG_APP_CGROUP" "/proc/$!/cgroup"
-    n=0; while [ ! -e "/proc/$!/fd/3" ] && [ -f "$DIAG_APP_LOG" ] && [ $n -lt 200 ]; do sleep 0.01; n=$((n + 1)); done
+    n=0; while [ ! -e "/proc/$!/fd/3" ] && [ -f "$DIAG_APP_LOG" ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done
 fi
 PATH="$D/bin:$PATH"
 export PATH
