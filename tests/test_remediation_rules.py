@@ -11,7 +11,7 @@ import uuid
 import pytest
 import redis as redis_py
 
-from sentry_autodiag import diagnosis, remediation, settings as settings_mod
+from sentry_autodiag import diagnosis, hourly_limits, remediation, settings as settings_mod
 from sentry_autodiag import orchestrator as oc
 from sentry_autodiag.gateway import config as config_mod
 from sentry_autodiag.intake import EventFacts, decide
@@ -179,7 +179,7 @@ def test_project_limit_and_redelivery_and_window(guards):
     assert g.take("web02", "d2", 5, 2) == "ok"
     assert g.take("web03", "d3", 5, 2) == "project"
     assert g.take("web03", "d4", 0, 2) == "node"  # 0 turns it off
-    clock[0] += remediation.WINDOW + 1
+    clock[0] += hourly_limits.WINDOW + 1
     assert g.take("web03", "d3", 5, 2) == "ok"
 
 

@@ -15,6 +15,7 @@ import re
 import time
 from typing import Any, NamedTuple, Optional
 
+from . import hourly_limits
 from .report import md_code, md_text
 from .targeting import NodeRejected, certname_for
 
@@ -22,7 +23,6 @@ COMMAND = "/autodiag"
 MAX_COMMENT_CHARS = 8192     # longer comments are not commands (Sentry allows far longer notes)
 MAX_FIRST_LINE = 300
 MAX_ACTOR = 100
-WINDOW = 3600                # seconds: the limits are "per hour", a sliding window
 COMMENT_ID = re.compile(r"\A[1-9][0-9]{0,19}\Z")
 NODE_LABEL = "/autodiag <node>"
 _SPACE = " \t"
@@ -85,22 +85,6 @@ def resolve_node(command: Command, last_node: Optional[str], settings) -> str:
 
 # --- rate limits ---------------------------------------------------------------------------
 
-# KEYS: issue zset, project zset. ARGV: now, window, issue max, project max, member.
-# Returns 0 (taken, or counted before: a redelivered step), 1 (issue limit), 2 (project limit).
-# Both or neither are counted.
-_TAKE = """
-local start = tonumber(ARGV[1]) - tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', start)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', start)
-if redis.call('ZSCORE', KEYS[1], ARGV[5]) then return 0 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 2 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[2] + 60)
-redis.call('EXPIRE', KEYS[2], ARGV[2] + 60)
-return 0
-"""
 
 
 class RateLimit:
@@ -113,9 +97,9 @@ class RateLimit:
 
     def take(self, project: Any, issue: Any, request_id: str, per_issue: int, per_project: int) -> Optional[str]:
         """None when the request may run (and is counted), else the limit it hit: "issue" or "project"."""
-        hit = self.client.eval(_TAKE, 2, "%s:issue:%s" % (self.prefix, issue), "%s:project:%s" % (self.prefix, project),
-                               self.now(), WINDOW, per_issue, per_project, request_id)
-        return {0: None, 1: "issue", 2: "project"}[int(hit)]
+        hit = hourly_limits.take(self.client, "%s:issue:%s" % (self.prefix, issue),
+                                 "%s:project:%s" % (self.prefix, project), request_id, per_issue, per_project, self.now())
+        return {hourly_limits.COUNTED: None, hourly_limits.ITEM_LIMIT: "issue", hourly_limits.PROJECT_LIMIT: "project"}[hit]
 
 
 # --- the answers ---------------------------------------------------------------------------

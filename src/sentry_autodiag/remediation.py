@@ -24,7 +24,7 @@ import re
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from . import orchestrator as oc, routing, suggest
+from . import hourly_limits, orchestrator as oc, routing, suggest
 
 MAX_RULES = 20
 MAX_FINDINGS = 20           # finding codes named by one rule
@@ -34,7 +34,6 @@ DEFAULT_TASK = "remediation::restart_service"
 RULE_KEYS = ("name", "finding", "match", "task", "params", "mode", "after_failed")
 FINDING_CODE = re.compile(r"\A[a-z0-9][a-z0-9-]{0,63}\Z")
 SERVICE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9:_.@-]{0,199}\Z")
-WINDOW = 3600               # the rate limits' window, seconds
 ISSUE_CLAIM_TTL = 24 * 3600
 
 # Outcomes (metrics tag `outcome`, log field), one per decision.
@@ -260,20 +259,6 @@ def choose(rules: List[Rule], findings: List[Dict[str, Any]], succeeded: bool) -
 
 # --- guards in Redis --------------------------------------------------------------------------
 
-# KEYS: node zset, project zset. ARGV: now, window, node max, project max, member.
-# Returns 0 = counted (or already counted for this member), 1 = node limit, 2 = project limit.
-_TAKE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1] - ARGV[2])
-if redis.call('ZSCORE', KEYS[1], ARGV[5]) then return 0 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 2 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[2] + 60)
-redis.call('EXPIRE', KEYS[2], ARGV[2] + 60)
-return 0
-"""
 
 
 class Guards:
@@ -300,9 +285,9 @@ class Guards:
 
     def take(self, node: str, diagnosis_id: str, per_node: int, per_project: int) -> str:
         """Counts this remediation against both hourly limits, atomically: "ok", "node" or "project"."""
-        answer = self.client.eval(_TAKE, 2, self._key("node", node), self._key("all"), self.now(), WINDOW,
-                                  per_node, per_project, diagnosis_id)
-        return {0: "ok", 1: "node", 2: "project"}[int(answer)]
+        answer = hourly_limits.take(self.client, self._key("node", node), self._key("all"), diagnosis_id,
+                                    per_node, per_project, self.now())
+        return {hourly_limits.COUNTED: "ok", hourly_limits.ITEM_LIMIT: "node", hourly_limits.PROJECT_LIMIT: "project"}[answer]
 
     def remember_job(self, diagnosis_id: str, job: str) -> None:
         self.client.set(self._key("job", diagnosis_id), job, ex=ISSUE_CLAIM_TTL)
