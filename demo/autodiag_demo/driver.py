@@ -6,6 +6,8 @@ The plugin path: project checkout, rule "New issue → Puppet Auto-Diagnostics" 
 plugin as a notification service). The gateway path: project payments, rule "New issue
 → Send a notification via <the internal integration>"; Sentry's worker POSTs the signed
 webhook to the gateway, the gateway's worker posts the note with the integration's token.
+Then catch-up (issue 20): the gateway's receiver is stopped while one more issue is created
+in payments, started again, and the worker's catch-up sweep writes that issue's late note.
 """
 import json
 import os
@@ -340,7 +342,7 @@ def main():
     say("the gateway's caught-up note on %s issue %s (the webhook never reached it):"
         % (state["gateway_project"], missed["group_id"]))
     print("-" * 78)
-    print(late[:1500] + ("\n…" if len(late) > 1500 else ""))
+    print(late)
     print("-" * 78)
     with open(os.path.join(var, "note-late.md"), "w") as fh:
         fh.write(late)
