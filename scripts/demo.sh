@@ -29,7 +29,8 @@ GATEWAY_REDIS=redis://127.0.0.1:6379/5      # Sentry's demo instance uses db 3 (
 NODES=web01.example.com,worker01.example.com
 EXPORTS=/var/lib/autodiag-demo/exports      # the near-full scratch filesystem (see node_namespace)
 export SENTRY_CONF="$VAR/conf"
-export PYTHONPATH="$ROOT/demo${PYTHONPATH:+:$PYTHONPATH}"
+# devtools: snuba_reads (DEMO ONLY, see demo/autodiag_demo/apps.py)
+export PYTHONPATH="$ROOT/demo:$ROOT/devtools${PYTHONPATH:+:$PYTHONPATH}"
 SENTRY="$ROOT/.venv/bin/sentry"
 PY="$ROOT/.venv/bin/python"
 GATEWAY_BIN="$ROOT/.venv-gateway/bin/sentry-autodiag"
@@ -102,9 +103,28 @@ node_namespace() {
     exec "$@"
 }
 
+# The webhook gateway's receiver (not its worker). `scripts/demo.sh _gateway stop|start`: the
+# driver stops it while one issue is created (its alert webhook then finds nobody) and starts
+# it again, to show the worker's catch-up sweep.
+start_gateway() {
+    if alive gateway; then return 0; fi
+    rm -f "$VAR/gateway/ready"
+    free_port "$GATEWAY_PORT" "gateway" DEMO_GATEWAY_PORT
+    # the gateway must not see the Sentry-side variables
+    start_service gateway env -u SENTRY_CONF -u PYTHONPATH "$GATEWAY_BIN" gateway \
+        --config "$VAR/gateway/gateway.yaml" --ready-file "$VAR/gateway/ready"
+}
+
 case "${1:-}" in
     stop) stop; exit 0 ;;
     _node) shift; node_namespace "$@" ;;
+    _gateway)
+        case "${2:-}" in
+            stop) stop_service gateway; ! port_open "$GATEWAY_PORT" || die "port $GATEWAY_PORT still answers" ;;
+            start) start_gateway; wait_port "$GATEWAY_PORT" "the gateway" 30 ;;
+            *) die "usage: scripts/demo.sh _gateway stop|start" ;;
+        esac
+        exit 0 ;;
 esac
 
 # Prometheus and node_exporter start first, before Sentry's slow set-up, so that the first
@@ -193,7 +213,7 @@ for name in "${SERVICES[@]}"; do
         node-exporter) watched=() ;;
         prometheus) watched=("$VAR/prometheus/prometheus.yml") ;;
         gateway|gateway-worker) watched=("$ROOT/src" "$ROOT/demo" "$VAR/gateway/gateway.yaml") ;;
-        *) watched=("$ROOT/src" "$ROOT/demo" "$ROOT/puppet") ;;
+        *) watched=("$ROOT/src" "$ROOT/demo" "$ROOT/devtools" "$ROOT/puppet") ;;
     esac
     if [ ${#watched[@]} -gt 0 ] && alive "$name"; then
         changed=$(find "${watched[@]}" -newer "$VAR/$name.pid" -type f ! -name '*.pyc' ! -path '*.egg-info/*' -print -quit)
@@ -236,13 +256,7 @@ C_FORCE_ROOT=1 start_service worker "$SENTRY" run worker -c 2 -l INFO
 start_service cron "$SENTRY" run cron -l WARNING
 
 say "webhook gateway on http://127.0.0.1:$GATEWAY_PORT/webhook/sentry and its worker (.venv-gateway, Python 3.11, no Sentry)"
-if ! alive gateway; then
-    rm -f "$VAR/gateway/ready"
-    free_port "$GATEWAY_PORT" "gateway" DEMO_GATEWAY_PORT
-    # the gateway must not see the Sentry-side variables
-    start_service gateway env -u SENTRY_CONF -u PYTHONPATH "$GATEWAY_BIN" gateway \
-        --config "$VAR/gateway/gateway.yaml" --ready-file "$VAR/gateway/ready"
-fi
+start_gateway
 start_service gateway-worker env -u SENTRY_CONF -u PYTHONPATH "$GATEWAY_BIN" worker \
     --config "$VAR/gateway/gateway.yaml" --concurrency 4 --hostname "autodiag-demo@%h"
 

@@ -8,7 +8,8 @@ rules API (to find the rules whose action targets this integration), the rule gr
 endpoint (`/rules/<id>/group-history/`, Postgres-backed, Link-header pagination), the event
 API, and the comments API for the note.
 
-TEST ALLOWANCE (issue 20), the only two stubs here, both Snuba READS (Snuba cannot run here):
+TEST ALLOWANCE (issue 20), the only two stubs here, both Snuba READS (Snuba cannot run here;
+implemented once in devtools/snuba_reads.py, which the demo's Sentry uses too):
 1. the group serializer's stats (`GroupSerializer._seen_stats_error`, the seen/user counts,
    and `GroupSerializerBase._get_group_snuba_stats`, the "unhandled" flag): empty;
 2. the event store's lookups around one event by id: `eventstore.backend.get_event_by_id`
@@ -21,13 +22,10 @@ the comments API.
 import json
 import threading
 import time
-from unittest import mock
 
 import pytest
 import redis as redis_py
 import requests
-from sentry.eventstore.snuba.backend import SnubaEventStorage
-from sentry.api.serializers.models.group import GroupSerializer, GroupSerializerBase
 from sentry.models import Rule, RuleFireHistory
 from sentry.testutils.cases import TransactionTestCase
 
@@ -35,6 +33,7 @@ from autodiag_case import NODES, app_log, modules_dir  # noqa: F401 (fixtures)
 from gateway_case import GatewaySentryCase
 from gateway_harness import _wait
 from sentry_harness import python_error_event, send_event
+from snuba_reads import answered as snuba_reads_answered
 
 LATE = "Late diagnosis, caught up"
 
@@ -42,9 +41,7 @@ LATE = "Late diagnosis, caught up"
 @pytest.fixture(autouse=True)
 def snuba_reads():
     """The two Snuba reads of the allowance (see the module docstring)."""
-    with mock.patch.object(GroupSerializer, "_seen_stats_error", lambda self, items, user: {}), \
-            mock.patch.object(GroupSerializerBase, "_get_group_snuba_stats", lambda self, items, seen: {}), \
-            mock.patch.object(SnubaEventStorage, "get_adjacent_event_ids", lambda self, event, filter: (None, None)):
+    with snuba_reads_answered():
         yield
 
 

@@ -30,6 +30,11 @@ SENTRY_WEB_OPTIONS = {{"workers": 2, "threads": 4}}
 # DEMO ONLY: Relay/Kafka/Snuba are not available here; see autodiag_demo/eventstream.py.
 SENTRY_EVENTSTREAM = "autodiag_demo.eventstream.SnubalessEventStream"
 SENTRY_USE_RELAY = False
+# DEMO ONLY: the two Snuba READS of issue 20's test allowance (the group serializer's stats:
+# empty; the event by id: nodestore + Postgres) are answered from what Sentry wrote, so the
+# gateway's catch-up sweep can read the rule group history and the event API here; see
+# autodiag_demo/apps.py and devtools/snuba_reads.py (the same code the catch-up tests use).
+INSTALLED_APPS = INSTALLED_APPS + ("autodiag_demo.apps.SnubaReadsConfig",)
 # DEMO ONLY: no self-reporting. Sentry's own SDK would send its errors and transactions to
 # the internal project on this instance, whose envelope endpoint needs Relay (403 here),
 # filling the logs with transport tracebacks. (SENTRY_PROJECT = None is a supported value.)

@@ -6,7 +6,10 @@ The plugin path: project checkout, rule "New issue → Puppet Auto-Diagnostics" 
 plugin as a notification service). The gateway path: project payments, rule "New issue
 → Send a notification via <the internal integration>"; Sentry's worker POSTs the signed
 webhook to the gateway, the gateway's worker posts the note with the integration's token.
+Then catch-up (issue 20): the gateway's receiver is stopped while one more issue is created
+in payments, started again, and the worker's catch-up sweep writes that issue's late note.
 """
+import datetime
 import json
 import os
 import subprocess
@@ -20,6 +23,7 @@ from autodiag_demo import render_note, scenario
 PLUGIN_RULE = "New issue → Puppet Auto-Diagnostics"
 GATEWAY_RULE = "New issue → Puppet Autodiag gateway"
 NOTE_TIMEOUT = 240
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A minute of 5 s scrapes before the events: every default query has a value (irate needs two
 # samples) and the notes' sparklines have history to draw. Prometheus starts before Sentry's
 # set-up (scripts/demo.sh), so on a first run this is usually there already.
@@ -70,13 +74,15 @@ def integration_action(install_uuid, settings):
             "hasSchemaFormConfig": True, "sentryAppInstallationUuid": install_uuid, "settings": settings}
 
 
-def send_event(var, project_id, kind, node, run, event_time):
+def send_event(var, project_id, kind, node, run, event_time, name=None, release=True):
     """Starts send_event.py (`sentry exec`) for one error; returns (process, result file)."""
-    out = os.path.join(var, "event-%s.json" % kind)
+    out = os.path.join(var, "event-%s.json" % (name or kind))
     if os.path.exists(out):
         os.unlink(out)
     env = dict(os.environ, DEMO_PROJECT_ID=str(project_id), DEMO_KIND=kind, DEMO_NODE=node, DEMO_EVENT=out,
                DEMO_RUN=run, DEMO_EVENT_TIME="%.3f" % event_time)
+    if not release:
+        env["DEMO_RELEASE"] = ""
     return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "sentry"), "exec",
                              os.path.join(os.path.dirname(__file__), "send_event.py")], env=env), out
 
@@ -136,6 +142,80 @@ def wait_for_samples(prometheus_url, nodes):
     print(flush=True)
     say("Prometheus holds %s of the last 15 min (%s needed for metrics with history in the notes)"
         % (", ".join("%d samples of %s:9100" % (counts[n], n) for n in nodes), MIN_SAMPLES))
+
+
+def demo_script(*args):
+    """scripts/demo.sh with args (here: `_gateway stop|start`, the gateway's receiver only)."""
+    script = os.path.join(ROOT, "scripts", "demo.sh")
+    if subprocess.run([script] + list(args)).returncode != 0:
+        raise SystemExit("[demo] scripts/demo.sh %s failed" % " ".join(args))
+
+
+def failed_deliveries(session, slug, since):
+    """Sentry's own record of the integration's webhook requests (Developer Settings → the
+    integration → Dashboard): the alert webhooks sent after `since` that reached nobody
+    (code 0). (The record keeps no request body, so no event id: the time tells.)"""
+    response = requests.get("%s/sentry-apps/%s/requests/" % (session.base, slug), headers=session.headers,
+                            params={"eventType": "event_alert.triggered", "errorsOnly": "true"}, timeout=30)
+    if response.status_code != 200:
+        return None
+    found = []
+    for request in response.json():
+        try:
+            sent = datetime.datetime.fromisoformat(request.get("date") or "").timestamp()
+        except (TypeError, ValueError):
+            continue
+        if request.get("responseCode") == 0 and sent >= since:
+            found.append(request)
+    return found
+
+
+def miss_one_webhook(session, state, var, run, event_time):
+    """Issue 20: the gateway's receiver is stopped while one more issue is created in its
+    project; Sentry's rule fires and its webhook finds nobody; the receiver starts again.
+    Returns the missed issue's {"event_id", "group_id"}."""
+    say("catch-up: stopping the gateway's receiver (scripts/demo.sh _gateway stop; its worker keeps running)")
+    demo_script("_gateway", "stop")
+    say("catch-up: one more OSError ENOSPC into '%s' (its own issue; no release: the event API's release "
+        "details would read Snuba); the alert rule fires, its webhook finds no gateway" % state["gateway_project"])
+    sent_at = time.time()
+    process, out = send_event(var, state["gateway_project_id"], "worker", scenario.WORKER_NODE, run + "-late",
+                              event_time, name="late", release=False)
+    if process.wait() != 0 or not json.load(open(out)).get("group_id"):
+        raise SystemExit("[demo] the missed event did not become an issue; see %s/worker.log" % var)
+    missed = json.load(open(out))
+    deadline = time.time() + 30
+    failed = None
+    while time.time() < deadline:  # until Sentry's worker has tried (and failed) to deliver it
+        failed = failed_deliveries(session, state["app_slug"], sent_at)
+        if failed:
+            break
+        print(".", end="", flush=True)
+        time.sleep(1)
+    print(flush=True)
+    if failed:
+        say("catch-up: Sentry's request log of the integration: event_alert.triggered for issue %s → %s, "
+            "response code 0 (nobody listening)" % (missed["group_id"], failed[0].get("webhookUrl")))
+    else:
+        say("catch-up: Sentry's request log shows no failed delivery yet (after 30 s); going on")
+    say("catch-up: starting the gateway's receiver again; the worker's next sweep (every %d s) reads the rule's "
+        "group history" % scenario.CATCHUP_INTERVAL)
+    demo_script("_gateway", "start")
+    return missed
+
+
+def wait_late_note(session, group_id, var, since):
+    """The late note the worker's catch-up sweep writes on the missed issue."""
+    deadline = time.time() + NOTE_TIMEOUT
+    while time.time() < deadline:
+        for comment in api(session, "GET", "/issues/%s/comments/" % group_id):
+            if "Puppet diagnostics" in comment["data"].get("text", ""):
+                say("catch-up: the late note arrived %.0f s after the receiver started again" % (time.time() - since))
+                return comment["data"]["text"]
+        print(".", end="", flush=True)
+        time.sleep(1)
+    raise SystemExit("[demo] no caught-up note after %d s on issue %s; see %s/gateway-worker.log"
+                     % (NOTE_TIMEOUT, group_id, var))
 
 
 def features_shown(notes, remediation):
@@ -256,6 +336,10 @@ def main():
         with open(os.path.join(var, "note-%s.md" % label), "w") as fh:
             fh.write(notes[label])
 
+    # the missed issue first: the sweep's wait overlaps the remediation and /autodiag steps
+    missed = miss_one_webhook(session, state, var, run, event_time)
+    restarted = time.time()
+
     remediation = wait_remediation_note(session, groups["plugin"], var)
     say("plugin path: the remediation rule's %s on the same issue (audit note):"
         % ("dry run" if render_note.remediation_ran(remediation) else "decision (a guard stopped it)"))
@@ -267,12 +351,23 @@ def main():
 
     asked = ask_again(session, groups["plugin"], var)
 
+    late = wait_late_note(session, missed["group_id"], var, restarted)
+    say("the gateway's caught-up note on %s issue %s (the webhook never reached it):"
+        % (state["gateway_project"], missed["group_id"]))
+    print("-" * 78)
+    print(late)
+    print("-" * 78)
+    with open(os.path.join(var, "note-late.md"), "w") as fh:
+        fh.write(late)
+
     say("what the notes show:")
     for feature, shown in features_shown(notes, remediation) + [
             ("both notes open with the verdict line",
              all(("Likely cause" in n or "Possible cause" in n or "looked healthy" in n) for n in notes.values())),
             ("a '/autodiag' comment answered by a second note with its changes section",
-             "since the last diagnosis" in asked.lower() or "changes since" in asked.lower())]:
+             "since the last diagnosis" in asked.lower() or "changes since" in asked.lower()),
+            ("gateway stopped while an issue was created: the catch-up sweep's late note (webhook not received)",
+             "Late diagnosis, caught up" in late and "not received" in late)]:
         say("  %s %s" % ("✓" if shown else "✗ MISSING:", feature))
 
     picture = render_note.write(var, dict(notes, remediation=remediation), groups, state)
@@ -285,6 +380,7 @@ def main():
         % (web, org, state["gateway_project"], gateway_rule))
     for label in ("plugin", "gateway"):
         say("  %-26s %s/api/0/issues/%s/comments/" % ("the %s's note (JSON):" % label, web, groups[label]))
+    say("  %-26s %s/api/0/issues/%s/comments/" % ("the caught-up note (JSON):", web, missed["group_id"]))
     say("the issue pages are not linked: they read events through Snuba, which cannot run here")
     say("the gateway's note rendered outside Sentry's UI (mistune + headless Chromium): %s" % picture)
     if os.environ.get("DEMO_DOCS") == "1":

@@ -76,6 +76,11 @@ def project_settings(orch_url, prometheus_url, routing=True):
 # editor sends it; Sentry asks the gateway to check it when the rule is saved.
 RULE_SETTINGS = [{"name": "log_path", "value": WORKER_LOG}, {"name": "log_lines", "value": "30"}]
 
+# Seconds between the gateway worker's catch-up sweeps: short enough for the demo to wait for
+# one, long enough that a sweep rarely lands in the second between an alert firing and its
+# webhook arriving (then that issue's note is marked late, which is still one note).
+CATCHUP_INTERVAL = 30
+
 
 def gateway_config(var, sentry_url, org, gateway_port, redis_url, orch_url, prometheus_url, project):
     """The gateway's YAML file (written as JSON, which is YAML); secrets by file path only.
@@ -91,9 +96,11 @@ def gateway_config(var, sentry_url, org, gateway_port, redis_url, orch_url, prom
         "sentry": {"url": sentry_url, "organization": org,
                    "token_file": os.path.join(gw, "sentry-token"),
                    "client_secret_file": os.path.join(gw, "client-secret")},
-        # catch-up off: its reads of the alert history and events go through Snuba, absent here
+        # catch-up on, every CATCHUP_INTERVAL s (the default is 60): the driver stops the receiver
+        # while one issue is created and waits for the worker's sweep to write its late note.
+        # (DEMO ONLY: the demo's Sentry answers the two Snuba reads this needs, see apps.py.)
         "gateway": {"listen": "127.0.0.1:%d" % gateway_port, "redis_url": redis_url, "log_format": "text",
-                    "catchup_interval": 0},
+                    "catchup_interval": CATCHUP_INTERVAL},
         "projects": {project: settings},
     }
 

@@ -5,7 +5,8 @@ with its per-rule form (deploy/alert-rule-action-schema.json).
 Idempotent. Writes {"org", "project", "gateway_project", "app_slug", "api_token", …} as
 JSON to $DEMO_STATE (mode 0600). The integration is created as Settings → Developer
 Settings → New Internal Integration does it (Sentry's own SentryAppCreator): webhook URL
-$DEMO_GATEWAY_WEBHOOK, Alert Rule Action on, Issue & Event read & write. Its token and
+$DEMO_GATEWAY_WEBHOOK, Alert Rule Action on, Issue & Event read & write, Project read (the
+catch-up sweep reads the project's alert rules and events). Its token and
 Client Secret go to files in $DEMO_SECRETS_DIR (mode 0600), never to stdout.
 """
 import json
@@ -20,6 +21,7 @@ from sentry.sentry_apps.apps import SentryAppCreator, SentryAppUpdater
 EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
 PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "autodiag-demo")
 APP_NAME = "Puppet Autodiag (demo)"
+SCOPES = ["event:read", "event:write", "project:read"]
 # The per-rule form (alert-rule-action) as the README tells admins to paste it. (`sentry
 # exec` gives the script no usable __file__, hence the repository root from the caller.)
 SCHEMA = json.load(open(os.path.join(os.environ["DEMO_ROOT"], "deploy", "alert-rule-action-schema.json")))
@@ -47,11 +49,12 @@ def integration(org, user, webhook_url):
     app = SentryApp.objects.filter(owner_id=org.id, name=APP_NAME, status__in=[0, 1, 2]).first()
     if app is None:
         app = SentryAppCreator(name=APP_NAME, author="sentry-autodiag demo", organization_id=org.id,
-                               is_internal=True, scopes=["event:read", "event:write"], events=[],
+                               is_internal=True, scopes=SCOPES, events=[],
                                webhook_url=webhook_url, is_alertable=True, verify_install=False,
                                schema=SCHEMA).run(user=user, request=None)
-    elif app.webhook_url != webhook_url or app.schema != SCHEMA:
-        app = SentryAppUpdater(sentry_app=app, webhook_url=webhook_url, schema=SCHEMA).run(user=user)
+    elif app.webhook_url != webhook_url or app.schema != SCHEMA or sorted(app.scope_list) != sorted(SCOPES):
+        # (the updater gives the installation's token the new scopes too)
+        app = SentryAppUpdater(sentry_app=app, webhook_url=webhook_url, schema=SCHEMA, scopes=SCOPES).run(user=user)
     install = SentryAppInstallation.objects.get(sentry_app=app, organization_id=org.id)
     token = SentryAppInstallationToken.objects.filter(sentry_app_installation=install).order_by("id").first()
     return app, token.api_token.token
