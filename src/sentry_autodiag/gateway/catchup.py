@@ -259,7 +259,15 @@ class Sweep:
             for row in page:
                 if isinstance(row, dict):
                     self.summary["fired"] += 1
-                    self._consider(project, rule, row)
+                    try:
+                        self._consider(project, rule, row)
+                    except sentry_api.TokenRefused:
+                        raise  # every other row would be refused too
+                    except sentry_api.SentryAPIError as exc:  # one unreadable event: the others still count
+                        self.summary["outcome"] = "partial"
+                        self.summary["errors"].append("issue %s: %s" % (
+                            str((row.get("group") or {}).get("id") if isinstance(row.get("group"), dict) else "?")[:20],
+                            exc.message[:200]))
 
     def _pages(self, path: str, params: Dict[str, str]) -> Iterator[List[Any]]:
         for items, limit in self.sentry.pages(path, params, max_pages=self.max_pages):
