@@ -49,7 +49,7 @@ def sentry_web():
                    env=clean)
     port = unused_port()
     conf = tempfile.mkdtemp(prefix="autodiag-web-")
-    env = dict(clean, SENTRY_CONF=conf, PYTHONPATH=os.path.join(ROOT, "demo"))
+    env = dict(clean, SENTRY_CONF=conf, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "demo"), os.path.join(ROOT, "devtools")]))
     python = os.path.join(ROOT, ".venv", "bin", "python")
     subprocess.run([python, "-m", "autodiag_demo.conf", conf, str(port)], check=True, env=env)
     log = open(os.path.join(conf, "web.log"), "w")
