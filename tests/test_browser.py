@@ -111,17 +111,6 @@ def wait_for(predicate, what, timeout=60):
     raise AssertionError("timed out waiting for " + what)
 
 
-def log_in(browser, base, state):
-    """Logs the demo instance's user in through Sentry's own login form."""
-    browser.get(base + "/auth/login/")
-    wait_for(lambda: browser.find_element(By.NAME, "username"), "the login form")
-    browser.find_element(By.NAME, "username").send_keys(state["email"])
-    password = browser.find_element(By.NAME, "password")
-    password.send_keys(state["password"])
-    password.send_keys(Keys.ENTER)
-    wait_for(lambda: "/auth/login" not in browser.current_url, "the login to finish")
-
-
 def wait_for_page(driver, predicate, what, timeout=60):
     try:
         wait_for(predicate, what, timeout)
@@ -152,7 +141,13 @@ def test_settings_page_in_chromium(sentry_web, browser, tmp_path):
                              json={"url": orch.url, "token": orch.token, "ca_cert": orch.ca_pem})
         assert saved.status_code == 200, saved.text
 
-        log_in(browser, base, state)
+        browser.get(base + "/auth/login/")
+        wait_for(lambda: browser.find_element(By.NAME, "username"), "the login form")
+        browser.find_element(By.NAME, "username").send_keys(state["email"])
+        password = browser.find_element(By.NAME, "password")
+        password.send_keys(state["password"])
+        password.send_keys(Keys.ENTER)
+        wait_for(lambda: "/auth/login" not in browser.current_url, "the login to finish")
 
         browser.get("%s/settings/%s/projects/%s/plugins/autodiag/" % (base, state["org"], state["project"]))
         wait_for_page(browser, lambda: "Orchestrator URL" in browser.find_element(By.TAG_NAME, "body").text,
@@ -199,7 +194,13 @@ def test_alert_rule_settings_dialog_shows_the_hints(sentry_web, browser):
     fields = form["required_fields"] + form["optional_fields"]
     assert form["description"] == rule_settings.DESCRIPTION
 
-    log_in(browser, base, state)
+    browser.get(base + "/auth/login/")
+    wait_for(lambda: browser.find_element(By.NAME, "username"), "the login form")
+    browser.find_element(By.NAME, "username").send_keys(state["email"])
+    password = browser.find_element(By.NAME, "password")
+    password.send_keys(state["password"])
+    password.send_keys(Keys.ENTER)
+    wait_for(lambda: "/auth/login" not in browser.current_url, "the login to finish")
 
     browser.get("%s/organizations/%s/alerts/new/issue/?project=%s" % (base, state["org"], state["gateway_project"]))
     body = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
